@@ -70,3 +70,11 @@ async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
     return runner
+
+
+def bound_port(runner: web.AppRunner) -> int | None:
+    """The TCP port a started runner listens on (useful after binding port 0)."""
+    for addr in runner.addresses:
+        if isinstance(addr, tuple) and len(addr) >= 2:
+            return int(addr[1])
+    return None

@@ -79,6 +79,7 @@ class Runtime:
     readiness: health.Readiness
     app: web.Application
     instance: str
+    port: int = 0
     nc: Client = field(init=False)
     js: JetStreamContext = field(init=False)
     buckets: dict[str, KeyValue] = field(default_factory=dict)
@@ -107,7 +108,8 @@ async def runtime(
     async with contextlib.AsyncExitStack() as stack:
         runner = await health.serve(app, settings.http_host, port)
         stack.push_async_callback(runner.cleanup)
-        log.info("listening", extra={"host": settings.http_host, "port": port})
+        rt.port = health.bound_port(runner) or port
+        log.info("listening", extra={"host": settings.http_host, "port": rt.port})
         opts = kw_nats.NatsOptions(
             servers=[s.strip() for s in settings.nats_url.split(",") if s.strip()],
             name=f"kumowatch-{service}:{rt.instance}",

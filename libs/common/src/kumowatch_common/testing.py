@@ -162,3 +162,72 @@ def service_env(**overrides: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(overrides)
     return env
+
+
+@dataclass
+class ServiceProcess:
+    """A kumowatch service (or any module) as a real child process, for end-to-end tests.
+
+    ``ServiceProcess("kumowatch_poller", {"POLLER_PORT": "0", ...}, port=...)``; ``wait_ready()``
+    polls ``http://127.0.0.1:<port>/readyz``; ``kill()`` is SIGKILL; output goes to ``log_path``.
+    """
+
+    module: str
+    env: dict[str, str]
+    port: int | None = None
+    args: list[str] = field(default_factory=list)
+    log_path: Path = field(
+        default_factory=lambda: Path(tempfile.mkstemp(prefix="kw-svc-", suffix=".log")[1])
+    )
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServiceProcess:
+        out = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
+        self.proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", self.module, *self.args],
+            env=service_env(**self.env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def wait_ready(self, timeout: float = 30.0, path: str = "/readyz") -> None:
+        """Block until the service answers 200 on ``path`` (or raise with its log tail)."""
+        import urllib.request
+
+        assert self.port is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.module} exited {self.proc.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except Exception:  # noqa: S110 - not up yet
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.module} not ready after {timeout}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 25.0) -> int | None:
+        """SIGTERM, wait; returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode
