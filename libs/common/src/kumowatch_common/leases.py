@@ -16,7 +16,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Iterable
 
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from kumowatch_common.clock import Clock, SystemClock
@@ -118,13 +118,16 @@ class LeaseManager:
                 await result
 
     async def _live_members(self) -> int:
+        # Subject counts from the bucket's stream: cheaper and sturdier than kv.keys(), which
+        # builds a watcher per call.
+        prefix = f"{self.group}._members."
+        info = await self.kv._js.stream_info(
+            f"KV_{self.kv._name}", subjects_filter=f"$KV.{self.kv._name}.{prefix}*"
+        )
         now = self.clock.now()
         count = 0
-        try:
-            keys = await self.kv.keys(filters=[f"{self.group}._members.*"])
-        except NoKeysError:
-            return 1
-        for key in keys:
+        for subject in info.state.subjects or {}:
+            key = subject.split(".", 2)[2]
             try:
                 entry = await self.kv.get(key)
             except KeyNotFoundError:

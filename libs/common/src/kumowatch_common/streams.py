@@ -194,7 +194,12 @@ def _differs(current: StreamConfig, wanted: StreamConfig) -> bool:
         "description",
         "discard",
     )
-    return any(getattr(current, f) != getattr(wanted, f) for f in fields)
+    return any(_norm(getattr(current, f)) != _norm(getattr(wanted, f)) for f in fields)
+
+
+def _norm(value: object) -> object:
+    # The server reports "no limit" as -1 where the config object says None.
+    return None if value in (None, -1) else value
 
 
 async def _ensure_bucket(js: JetStreamContext, cfg: KeyValueConfig) -> KeyValue:
