@@ -80,7 +80,15 @@ def format_duration(seconds: float) -> str:
     mins, secs = divmod(rem, 60)
     ms, rem_ns = divmod(frac, 1_000_000)
     us, ns = divmod(rem_ns, 1000)
-    parts = [(days, "d"), (hours, "h"), (mins, "m"), (secs, "s"), (ms, "ms"), (us, "us"), (ns, "ns")]
+    parts = [
+        (days, "d"),
+        (hours, "h"),
+        (mins, "m"),
+        (secs, "s"),
+        (ms, "ms"),
+        (us, "us"),
+        (ns, "ns"),
+    ]
     return " ".join(f"{value}{unit}" for value, unit in parts if value)
 
 

@@ -42,7 +42,11 @@ class Tenant:
 
 
 POOLS: Final[dict[str, tuple[str, ...]]] = {"pool1": ("ip-1", "ip-2"), "pool2": ("ip-3",)}
-SOURCE_ADDRESSES: Final[dict[str, str]] = {"ip-1": "10.0.0.11", "ip-2": "10.0.0.12", "ip-3": "10.0.0.13"}
+SOURCE_ADDRESSES: Final[dict[str, str]] = {
+    "ip-1": "10.0.0.11",
+    "ip-2": "10.0.0.12",
+    "ip-3": "10.0.0.13",
+}
 DEFAULT_POOL: Final = "pool1"
 
 TENANTS: Final[tuple[Tenant, ...]] = (
@@ -72,7 +76,12 @@ YAHOO: Final = _site(
     "(mta5|mta6|mta7).am0.yahoodns.net", "yahoo", "mta6.am0.yahoodns.net.", "67.195.204.72", 200, 16
 )
 AOL: Final = _site(
-    "mx-aol.mail.gm0.yahoodns.net", "yahoo", "mx-aol.mail.gm0.yahoodns.net.", "67.195.204.79", 100, 8
+    "mx-aol.mail.gm0.yahoodns.net",
+    "yahoo",
+    "mx-aol.mail.gm0.yahoodns.net.",
+    "67.195.204.79",
+    100,
+    8,
 )
 OUTLOOK: Final = _site(
     "outlook-com.olc.protection.outlook.com",
@@ -143,9 +152,7 @@ def build_domains() -> tuple[Domain, ...]:
         ("comcast.net", COMCAST, 4.0),
     )
     domains = [Domain(name, site, weight) for name, site, weight in big]
-    domains.extend(
-        Domain(name, long_tail_site(name, i), 2.0) for i, name in enumerate(LONG_TAIL)
-    )
+    domains.extend(Domain(name, long_tail_site(name, i), 2.0) for i, name in enumerate(LONG_TAIL))
     return tuple(domains)
 
 
