@@ -1,0 +1,119 @@
+"""KumoMTA log records as kumowatch events: validation, the node they belong to, the status summary.
+
+The summary is the seed's ``message:status`` shape. Record types map to statuses as: Delivery ->
+delivered; Bounce, AdminBounce, OOB -> bounced; Expiration, Rejection -> failed; TransientFailure,
+Delayed -> deferred; Feedback -> delivered (a complaint about a delivered message); Reception and
+everything else (rebinds, transfers, unknown types) -> queued.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any, Final, Literal
+
+import orjson
+from pydantic import ValidationError
+
+from kumowatch_common import subjects
+from kumowatch_common.events import KumoLogEvent, KumoLogRecord, MessageStatus
+from kumowatch_poller.errors import BadRequestError
+
+UNKNOWN_NODE: Final = "unknown"
+StatusName = Literal["queued", "delivered", "bounced", "deferred", "failed"]
+STATUS_BY_TYPE: Final[Mapping[str, StatusName]] = {
+    "Delivery": "delivered",
+    "Bounce": "bounced",
+    "AdminBounce": "bounced",
+    "OOB": "bounced",
+    "Expiration": "failed",
+    "Rejection": "failed",
+    "TransientFailure": "deferred",
+    "Delayed": "deferred",
+    "Feedback": "delivered",
+    "Reception": "queued",
+}
+
+
+def split_body(body: bytes) -> list[Any]:
+    """One JSON object, a JSON array of objects, or NDJSON (one object per line)."""
+    stripped = body.strip()
+    if not stripped:
+        raise BadRequestError("empty body: send one JSON record, a JSON array or NDJSON")
+    if stripped[:1] == b"[":
+        try:
+            doc = orjson.loads(stripped)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequestError(f"invalid JSON array: {exc}") from None
+        return list(doc)
+    try:
+        return [orjson.loads(stripped)]
+    except orjson.JSONDecodeError:
+        pass
+    out: list[Any] = []
+    for line in stripped.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            out.append(orjson.loads(line))
+        except orjson.JSONDecodeError as exc:
+            raise BadRequestError(f"record is not JSON: {exc}", record=len(out)) from None
+    return out
+
+
+def validate(docs: list[Any]) -> list[KumoLogRecord]:
+    """Every document as a record, or BadRequestError naming the first bad one and its field."""
+    out: list[KumoLogRecord] = []
+    for index, doc in enumerate(docs):
+        if not isinstance(doc, dict):
+            raise BadRequestError("record is not a JSON object", record=index)
+        try:
+            out.append(KumoLogRecord.model_validate(doc))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"]) or None
+            raise BadRequestError(f"{field}: {err['msg']}", record=index, field=field) from None
+    return out
+
+
+def dedup_id(doc: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of the record as received: a retry gets the same id."""
+    return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def resolve_node(record: KumoLogRecord, explicit: str | None, node_ids: Mapping[str, str]) -> str:
+    """``?node=`` if given, else the polled node with this nodeid, else the nodeid, else unknown."""
+    if explicit is not None:
+        return explicit
+    nodeid = record.nodeid
+    if nodeid:
+        known = node_ids.get(nodeid)
+        if known is not None:
+            return known
+        if subjects.TOKEN_RE.match(nodeid):
+            return nodeid
+    return UNKNOWN_NODE
+
+
+def summary(record: KumoLogRecord) -> MessageStatus:
+    """The seed's ``message:status`` summary of one record."""
+    response = record.response or {}
+    content = response.get("content")
+    return MessageStatus(
+        messageId=record.id,
+        status=STATUS_BY_TYPE.get(record.type, "queued"),
+        queue=record.queue or "",
+        timestamp=int(float(record.timestamp) * 1000),
+        details=content if isinstance(content, str) else None,
+    )
+
+
+def event(record: KumoLogRecord, node: str, received_at: int, msg_id: str) -> KumoLogEvent:
+    """The ``kumomta.v1.<node>.events.<type>`` payload."""
+    return KumoLogEvent(
+        node=node,
+        receivedAt=received_at,
+        record=record,
+        status=summary(record),
+        dedupId=msg_id,
+    )
