@@ -85,7 +85,9 @@ async def test_webhook_body_headers_and_signature_verify() -> None:
 async def test_webhook_without_secret_is_unsigned_and_resolved_says_so() -> None:
     n = Notification(make_event("r-wh2", event="resolved"), "resolved")
     async with Receiver(Reply(204)) as rx, aiohttp.ClientSession() as s:
-        assert await WebhookSender(s, SystemClock(), 5.0).send(n, Target("webhook", url=rx.url)) == 204
+        assert (
+            await WebhookSender(s, SystemClock(), 5.0).send(n, Target("webhook", url=rx.url)) == 204
+        )
     (req,) = rx.requests
     assert SIGNATURE_HEADER not in req.headers
     assert req.json()["status"] == "resolved"
@@ -266,7 +268,8 @@ async def test_email_plain_has_escaped_html_and_the_seed_content() -> None:
     assert msg["From"] == "alerts@kumomta.local"
     assert sink.envelopes[0].rcpt_tos == ["ops@example.test", "oncall@example.test"]
     html_part, text = _body(msg, "html"), _body(msg, "plain")
-    assert "<script>" not in html_part and "<img" not in html_part
+    assert "<script>" not in html_part
+    assert "<img" not in html_part
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html_part
     for needle in (
         ev.rule.description,
@@ -280,7 +283,8 @@ async def test_email_plain_has_escaped_html_and_the_seed_content() -> None:
         "2 notifications suppressed since",
     ):
         assert needle in html_part, needle
-    assert "queue_depth > 1000" in text and ev.alert.id in text and INJECTION in text
+    for needle in ("queue_depth > 1000", ev.alert.id, INJECTION):
+        assert needle in text, needle
     assert msg["X-Kumowatch-Idempotency-Key"] == f"{ev.alert.id}:firing:email"
 
 
