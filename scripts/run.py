@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / ".data"
+DATA = Path(os.environ.get("KUMOWATCH_DATA_DIR", ROOT / ".data"))
 BIN = Path(sys.executable).parent
 GRACE = 25.0
 
@@ -233,7 +233,7 @@ async def shutdown(children: list[Child]) -> None:
 
 
 async def main() -> int:
-    DATA.mkdir(exist_ok=True)
+    DATA.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before anything runs
     env = dict(os.environ)
     children, facts = plan(env)
     for i, child in enumerate(children):
