@@ -84,6 +84,9 @@ async def test_metrics_text_parses_and_has_every_documented_family(
     hist = [line for line in text.splitlines() if line.startswith("deliver_message_latency")]
     assert 'deliver_message_latency_rollup_bucket{service="smtp_client", le="+Inf"}' in text
     assert any(line.startswith("deliver_message_latency_rollup_count") for line in hist)
+    assert value(metrics, "log_hook_backlog_count", logger="webhook") is not None
+    assert node.hook is not None
+    assert await node.hook.wait_idle(10)
 
 
 async def test_label_pairs_use_comma_space_and_kumomta_value_forms(

@@ -104,8 +104,8 @@ class TrafficModel:
     def _reset_spool(self) -> None:
         self.sched: dict[str, SchedQueue] = {}
         self.ready: dict[str, ReadyQueue] = {}
-        self._active_sched: set[SchedQueue] = set()
-        self._active_ready: set[ReadyQueue] = set()
+        self._active_sched: dict[SchedQueue, None] = {}  # ordered, for determinism
+        self._active_ready: dict[ReadyQueue, None] = {}
         self._deferred: list[tuple[float, int, Message]] = []
         self._sched_empty_since: dict[str, float] = {}
         self.sched_total = 0
@@ -159,7 +159,7 @@ class TrafficModel:
             msg.queue = self._register(msg.queue)
             self._sched_delta(msg.queue, 1)
             msg.queue.due.append(msg)
-            self._active_sched.add(msg.queue)
+            self._active_sched[msg.queue] = None
         self.lua_load_count = 1
         self.version += 1
 
@@ -432,7 +432,7 @@ class TrafficModel:
             return msg
         self._sched_delta(q, 1)
         q.due.append(msg)
-        self._active_sched.add(q)
+        self._active_sched[q] = None
         return msg
 
     def _release_deferred(self) -> None:
@@ -441,7 +441,7 @@ class TrafficModel:
             _, _, msg = heapq.heappop(heap)
             q = msg.queue
             q.due.append(msg)
-            self._active_sched.add(q)
+            self._active_sched[q] = None
 
     def _promote(self) -> None:
         if not self._active_sched:
@@ -463,9 +463,9 @@ class TrafficModel:
                 rq.messages.append(msg)
                 self.ready_total += 1
                 rq.idle_since = None
-                self._active_ready.add(rq)
+                self._active_ready[rq] = None
             if not due:
-                self._active_sched.discard(q)
+                self._active_sched.pop(q, None)
 
     def _sched_gauges_only(self, q: SchedQueue, delta: int) -> None:
         # A message moving scheduled -> ready stays "queued" for the provider gauges.
@@ -510,7 +510,7 @@ class TrafficModel:
             for _ in range(n):
                 self._attempt(rq, rq.messages.popleft())
             if not rq.messages:
-                self._active_ready.discard(rq)
+                self._active_ready.pop(rq, None)
                 rq.idle_since = self.now
                 rq.connections = 0
                 rq.limited_since = None
@@ -587,7 +587,7 @@ class TrafficModel:
             q = self.sched.get(name)
             if q is not None and q.count == 0 and not q.due:
                 del self.sched[name]
-                self._active_sched.discard(q)
+                self._active_sched.pop(q, None)
         for name in [
             n
             for n, rq in self.ready.items()
