@@ -145,3 +145,13 @@ async def test_big_scenario_serves_100k_queues_in_under_a_second(
 async def test_bench_reports_median_render_time_under_a_second() -> None:
     seconds = await metrics_render_seconds_async(queues=100_000, repeats=3)
     assert 0 < seconds < 1.0
+
+
+async def test_readme_python_example_runs() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
