@@ -71,9 +71,27 @@ def validate(docs: list[Any]) -> list[KumoLogRecord]:
             out.append(KumoLogRecord.model_validate(doc))
         except ValidationError as exc:
             err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"]) or None
+            field = _field_path(doc, err["loc"])
             raise BadRequestError(f"{field}: {err['msg']}", record=index, field=field) from None
     return out
+
+
+def _field_path(doc: Any, loc: tuple[int | str, ...]) -> str | None:
+    # pydantic adds union member tags ("int", "list[str]") to loc: keep only the record's own path.
+    parts: list[str] = []
+    current = doc
+    for key in loc:
+        if isinstance(current, dict) and key in current:
+            current = current[key]
+        elif isinstance(current, list) and isinstance(key, int) and 0 <= key < len(current):
+            current = current[key]
+        elif not parts:
+            parts.append(str(key))  # a missing required field
+            break
+        else:
+            break
+        parts.append(str(key))
+    return ".".join(parts) or None
 
 
 def dedup_id(doc: Mapping[str, Any]) -> str:
