@@ -21,6 +21,7 @@ from kumowatch_gateway.config import Settings
 from kumowatch_gateway.http import (
     CORS_ORIGINS,
     VERIFIER,
+    Handler,
     Route,
     add_routes,
     cors_middleware,
@@ -54,7 +55,7 @@ def create_app(
     """The gateway app; NATS is attached later with ``app[BACKEND].bind(...)``."""
     origins = settings.cors_origins()
     app = web.Application(
-        middlewares=[cors_middleware(origins), error_middleware],
+        middlewares=[cors_middleware(origins), error_middleware, _readiness_gate],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -78,6 +79,24 @@ def create_app(
     app.cleanup_ctx.append(_sweeper(app[HUB]))
     app.on_shutdown.append(_close_clients)
     return app
+
+
+@web.middleware
+async def _readiness_gate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Not ready until NATS is bound and the read model has caught up.
+
+    ``lifecycle.runtime`` serves ``/readyz`` before the gateway can register its own check, so
+    this gate closes the gap between "NATS connected" and "read model replayed".
+    """
+    if request.path == "/readyz":
+        sync = request.app[SYNC]
+        if not request.app[BACKEND].bound or not sync.synced:
+            detail = "replaying " + ",".join(sorted(sync.pending)) if sync.pending else "starting"
+            return json_response(
+                {"status": "not ready", "checks": {"read_model": {"ok": False, "detail": detail}}},
+                status=503,
+            )
+    return await handler(request)
 
 
 async def _openapi(request: web.Request) -> web.Response:

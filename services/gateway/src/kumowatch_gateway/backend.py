@@ -38,6 +38,10 @@ class Backend:
         self._nc, self._js, self._buckets = nc, js, buckets
 
     @property
+    def bound(self) -> bool:
+        return self._nc is not None
+
+    @property
     def connected(self) -> bool:
         return self._nc is not None and self._nc.is_connected
 

@@ -65,32 +65,35 @@ export class RateHistory {
   }
 
   /**
-   * The summed series on a grid of `step` ms ending at `now`: for each grid time, each node
-   * contributes its latest sample no older than `stale` ms. Grid points with no node are null.
+   * The summed series over the last 15 minutes on a grid of `step` ms (aligned to multiples of
+   * `step`, so points do not shimmer as time passes, plus one point at `now`): for each grid
+   * time, each node contributes its latest sample no older than `stale` ms. Times with no node
+   * are null (a gap in the line).
    */
   summed(now, step, stale = Math.max(step * 3, 15_000)) {
     const from = now - WINDOW_MS;
-    const n = Math.floor(WINDOW_MS / step) + 1;
-    const sums = Array.from({ length: n }, () => null);
+    const times = [];
+    for (let t = Math.ceil(from / step) * step; t < now; t += step) times.push(t);
+    times.push(now);
+    const points = times.map(() => null);
     for (const ring of this.nodes.values()) {
       const samples = [...ring];
       let j = 0;
       let current = null;
-      for (let i = 0; i < n; i += 1) {
-        const t = from + i * step;
+      times.forEach((t, i) => {
         while (j < samples.length && samples[j].t <= t) {
           current = samples[j];
           j += 1;
         }
         if (current && t - current.t <= stale) {
-          const row = sums[i] || (sums[i] = SERIES.map(() => 0));
+          const row = points[i] || (points[i] = SERIES.map(() => 0));
           current.values.forEach((v, k) => {
             row[k] += v;
           });
         }
-      }
+      });
     }
-    return { from, step, points: sums };
+    return { from, times, points };
   }
 }
 
@@ -142,7 +145,7 @@ export function drawChart(container, data, now) {
         pen = false;
         return;
       }
-      const px = x(data.from + i * data.step).toFixed(1);
+      const px = x(data.times[i]).toFixed(1);
       const py = y(row[k]).toFixed(1);
       parts.push(`${pen ? "L" : "M"}${px} ${py}`);
       pen = true;

@@ -47,30 +47,34 @@ export function replace(node, ...children) {
   append(node, children);
 }
 
-/** Run `fn` at most once per animation frame, however often it is asked for. */
-export function coalesce(fn) {
+/**
+ * Run `fn` at most once per animation frame, however often it is asked for; never after
+ * `signal` (the session's) aborts.
+ */
+export function coalesce(fn, signal) {
   let queued = false;
   return () => {
-    if (queued) return;
+    if (queued || (signal && signal.aborted)) return;
     queued = true;
     requestAnimationFrame(() => {
       queued = false;
-      fn();
+      if (!(signal && signal.aborted)) fn();
     });
   };
 }
 
 /** Like coalesce, but at most once per `ms` (for views fed by busy streams). */
-export function throttle(fn, ms) {
+export function throttle(fn, ms, signal) {
   let timer = null;
   let last = 0;
+  const run = coalesce(fn, signal);
   return () => {
-    if (timer !== null) return;
+    if (timer !== null || (signal && signal.aborted)) return;
     const wait = Math.max(0, last + ms - Date.now());
     timer = setTimeout(() => {
       timer = null;
       last = Date.now();
-      requestAnimationFrame(fn);
+      run();
     }, wait);
   };
 }
