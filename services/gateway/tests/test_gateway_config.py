@@ -51,7 +51,8 @@ def test_development_generates_a_secret_and_never_logs_it(
     with caplog.at_level(logging.WARNING):
         verifier = Verifier.from_settings(s)
     assert "generated a random secret" in caplog.text
-    assert verifier._secret and verifier._secret not in caplog.text
+    assert verifier._secret
+    assert verifier._secret not in caplog.text
 
 
 def test_cors_origins_are_a_comma_list() -> None:

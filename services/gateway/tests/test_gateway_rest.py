@@ -157,7 +157,8 @@ async def test_rule_lifecycle_with_seed_shapes(http: aiohttp.ClientSession, gw: 
                                 "threshold": 5000}  # fmt: skip
 
     toggled = await _json(http, "PATCH", f"{url}/{rid}/toggle", json={"enabled": True})
-    assert toggled["success"] is True and toggled["message"] == "Rule enabled"
+    assert toggled["success"] is True
+    assert toggled["message"] == "Rule enabled"
     toggled = await _json(http, "PATCH", f"{url}/{rid}/toggle", json={"enabled": False})
     assert toggled["message"] == "Rule disabled"
     assert (await _json(http, "GET", f"{url}/{rid}"))["enabled"] is False
@@ -274,7 +275,8 @@ async def test_acknowledge_records_author_note_and_event(
     sub = await gw_nc.subscribe(subjects.alert(rid, "acknowledged"), cb=got.put)
     url = f"{gw.url}/api/alerts/{ev.alert.id}/acknowledge"
     body = await _json(http, "POST", url, roles=("operator",), json={"note": "looking"})
-    assert body["success"] is True and body["message"] == "Alert acknowledged"
+    assert body["success"] is True
+    assert body["message"] == "Alert acknowledged"
     again = await _json(http, "POST", url, roles=("operator",))
     assert again["success"] is True
 
@@ -284,8 +286,10 @@ async def test_acknowledge_records_author_note_and_event(
     msg = await asyncio.wait_for(got.get(), 5)
     published = events.AlertEvent.from_bytes(msg.data)
     assert published.event == "acknowledged"
-    assert published.alert.acknowledged and published.alert.acknowledgedBy == "tester"
-    assert msg.headers and msg.headers["Nats-Msg-Id"] == f"{ev.alert.id}:ack"
+    assert published.alert.acknowledged
+    assert published.alert.acknowledgedBy == "tester"
+    assert msg.headers
+    assert msg.headers["Nats-Msg-Id"] == f"{ev.alert.id}:ack"
     await sub.unsubscribe()
 
     detail = await _json(http, "GET", f"{gw.url}/api/alerts/{ev.alert.id}", roles=())
@@ -404,7 +408,8 @@ async def test_nodes_metrics_and_providers(
 
     await wait_until(all_there)
     nodes = await _json(http, "GET", f"{gw.url}/api/nodes?node={node}")
-    assert nodes[0]["kumoMtaStatus"] == "degraded" and nodes[0]["reason"] == "slow"
+    assert nodes[0]["kumoMtaStatus"] == "degraded"
+    assert nodes[0]["reason"] == "slow"
     assert {"connected", "kumoMtaStatus", "timestamp"} <= nodes[0].keys()
     m = await _json(http, "GET", f"{gw.url}/api/metrics?node={node}")
     assert m[0]["delivered"] == 42
@@ -425,7 +430,8 @@ async def test_silences_create_list_expire(
     created = await _json(http, "POST", f"{gw.url}/api/silences", json=body,
                           roles=("operator",), expect=201)  # fmt: skip
     s = created["silence"]
-    assert s["createdBy"] == "tester" and s["endsAt"] - s["startsAt"] == 3_600_000
+    assert s["createdBy"] == "tester"
+    assert s["endsAt"] - s["startsAt"] == 3_600_000
     kv = await gw_nc.jetstream().key_value(streams.BUCKET_SILENCES)
     assert events.Silence.from_bytes((await kv.get(s["id"])).value).comment == "maintenance"
     active = await _json(http, "GET", f"{gw.url}/api/silences?active=true", roles=())

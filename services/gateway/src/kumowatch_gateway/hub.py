@@ -178,13 +178,17 @@ class Client:
         except (ConnectionError, RuntimeError):
             pass  # the socket closed under us; the reader side cleans up
 
-    async def close(self, code: int, message: str = "") -> None:
-        """Close with ``code``; abort the transport if the peer does not take the close frame."""
+    async def close(self, code: int, message: str = "", last: bytes | None = None) -> None:
+        """Close with ``code`` (after the frame ``last``); abort if the peer takes nothing."""
         if self.closing:
             return
         self.closing = True
         self._outbox.clear()
+        if self.writer is not None:
+            self.writer.cancel()
         try:
+            if last is not None:
+                await asyncio.wait_for(self.ws.send_frame(last, WSMsgType.TEXT), 2.0)
             await asyncio.wait_for(self.ws.close(code=code, message=message.encode()), 2.0)
         except (TimeoutError, ConnectionError, RuntimeError):
             if self.transport is not None:

@@ -146,10 +146,9 @@ class _Session:
         client = self.client
         if client is None:
             return
-        client.closing = True
-        with contextlib.suppress(Exception):
-            await self.ws.send_frame(error_frame("Token expired", "token_expired"), WSMsgType.TEXT)
-        await client.close(CLOSE_UNAUTHORIZED, "token expired")
+        await client.close(
+            CLOSE_UNAUTHORIZED, "token expired", error_frame("Token expired", "token_expired")
+        )
 
     def _send_statuses(self, client: Client) -> None:
         statuses = self.model.statuses()
