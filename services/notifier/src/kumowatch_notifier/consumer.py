@@ -110,16 +110,11 @@ class Consumer:
                 while free < min(self.concurrency, 256) and not slots.locked():
                     await slots.acquire()
                     free += 1
-                try:
-                    msgs = await psub.fetch(free, timeout=1.0)
-                except (NatsTimeoutError, TimeoutError):
-                    msgs = []
-                except Exception as exc:
-                    log.warning("fetch failed", extra={"error": repr(exc)})
-                    msgs = []
-                    await _sleep_unless(stop, 0.5)
+                msgs = await self._fetch(psub, free, stop)
                 for _ in range(free - len(msgs)):
                     slots.release()
+                if msgs:
+                    log.debug("fetched", extra={"count": len(msgs)})
                 for msg in msgs:
                     task = asyncio.create_task(self._settle(msg, slots))
                     self._tasks.add(task)
@@ -130,6 +125,31 @@ class Consumer:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await psub.unsubscribe()
+
+    async def _fetch(
+        self, psub: JetStreamContext.PullSubscription, batch: int, stop: asyncio.Event
+    ) -> list[Msg]:
+        """Up to ``batch`` messages, waiting at most 1 s; returns early (empty) on stop."""
+        fetch = asyncio.ensure_future(psub.fetch(batch, timeout=1.0))
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({fetch, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        if not fetch.done():
+            # Anything delivered to a cancelled fetch is redelivered after ack_wait.
+            fetch.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await fetch
+            return []
+        try:
+            return fetch.result()
+        except (NatsTimeoutError, TimeoutError):
+            return []
+        except Exception as exc:
+            log.warning("fetch failed", extra={"error": repr(exc)})
+            await _sleep_unless(stop, 0.5)
+            return []
 
     async def _bind(self, stop: asyncio.Event) -> JetStreamContext.PullSubscription | None:
         delay = 0.5

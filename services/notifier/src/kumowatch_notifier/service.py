@@ -7,6 +7,8 @@ import contextlib
 import logging
 
 import aiohttp
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from kumowatch_common import health, lifecycle, streams
 from kumowatch_common.clock import Clock, SystemClock
@@ -43,9 +45,11 @@ def senders(
 async def serve(settings: Settings, stop: asyncio.Event, *, clock: Clock | None = None) -> None:
     """Run one notifier replica until ``stop`` is set."""
     clock = clock or SystemClock()
+    started = asyncio.Event()
+    app = web.Application(middlewares=[_not_ready_until(started)])
     async with contextlib.AsyncExitStack() as stack:
         rt = await stack.enter_async_context(
-            lifecycle.runtime("notifier", settings, settings.notifier_port, stop)
+            lifecycle.runtime("notifier", settings, settings.notifier_port, stop, app=app)
         )
         metrics = Metrics.create(rt.registry)
         defaults = Defaults.from_settings(settings)
@@ -99,12 +103,32 @@ async def serve(settings: Settings, stop: asyncio.Event, *, clock: Clock | None 
         responder = TestResponder(rt.nc, chans, defaults)
         await responder.start()
         stack.push_async_callback(responder.stop)
+        started.set()
         log.info("notifier started", extra={"instance": rt.instance, "consumer": consumer.name})
         async with asyncio.TaskGroup() as tg:
             tg.create_task(silences.run(stop), name="silences")
             tg.create_task(throttler.watch(stop), name="throttle-watch")
             tg.create_task(_summaries(pipeline, throttler, settings, stop), name="summaries")
             tg.create_task(consumer.run(stop), name="consumer")
+
+
+def _not_ready_until(started: asyncio.Event) -> Middleware:
+    """``/readyz`` is 503 until this service has registered its own checks.
+
+    The runtime answers ``/readyz`` as soon as NATS is connected, before the checks below exist.
+    """
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path == "/readyz" and not started.is_set():
+            body = {
+                "status": "not ready",
+                "checks": {"notifier": {"ok": False, "detail": "starting"}},
+            }
+            return web.json_response(body, status=503)
+        return await handler(request)
+
+    return middleware
 
 
 def _report_channels(readiness: health.Readiness, defaults: Defaults) -> None:

@@ -101,7 +101,7 @@ class SilenceIndex:
     async def _follow(self, watcher: KeyValue.KeyWatcher, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                entry = await watcher.updates(timeout=1.0)  # type: ignore[no-untyped-call]
+                entry = await watcher.updates(timeout=0.25)  # type: ignore[no-untyped-call]
             except NatsTimeoutError:
                 self.metrics.silences.set(self.active_count())
                 continue

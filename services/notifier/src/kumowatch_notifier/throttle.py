@@ -197,7 +197,7 @@ class Throttler:
     async def _follow(self, watcher: KeyValue.KeyWatcher, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                entry = await watcher.updates(timeout=1.0)  # type: ignore[no-untyped-call]
+                entry = await watcher.updates(timeout=0.25)  # type: ignore[no-untyped-call]
             except NatsTimeoutError:
                 continue
             if entry is None:
