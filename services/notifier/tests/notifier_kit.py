@@ -12,6 +12,7 @@ import aiohttp
 import nats
 
 from kumowatch_common import streams, subjects
+from kumowatch_common.clock import Clock
 from kumowatch_common.events import NotificationOutcome
 from kumowatch_common.testing import free_port
 from kumowatch_notifier.config import Settings
@@ -45,10 +46,10 @@ async def readyz(port: int) -> tuple[int, dict[str, Any]]:
 
 
 @contextlib.asynccontextmanager
-async def running(cfg: Settings) -> AsyncIterator[Settings]:
+async def running(cfg: Settings, clock: Clock | None = None) -> AsyncIterator[Settings]:
     """The notifier serving in this event loop until the block ends."""
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(cfg, stop))
+    task = asyncio.create_task(serve(cfg, stop, clock=clock))
     try:
         for _ in range(200):
             if task.done():
