@@ -32,7 +32,9 @@ async def scrape(http: aiohttp.ClientSession, proc: ServiceProcess) -> tuple[dic
     async with http.get(f"http://127.0.0.1:{proc.port}/metrics") as resp:
         text = await resp.text()
     owned = _OWNED.search(text)
-    return {n: float(v) for n, v in _POLLS.findall(text)}, int(float(owned.group(1))) if owned else 0
+    return {n: float(v) for n, v in _POLLS.findall(text)}, int(
+        float(owned.group(1))
+    ) if owned else 0
 
 
 async def until(check, timeout: float, what: str):
@@ -47,8 +49,10 @@ async def until(check, timeout: float, what: str):
 
 
 async def test_each_node_polled_by_exactly_one_and_a_killed_replica_hands_over(
-    nats_server, sim
+    fresh_nats, sim
 ) -> None:
+    # Its own server: a short lease TTL cannot be applied to a bucket other tests created.
+    nats_server = fresh_nats
     run = uuid.uuid4().hex[:6]
     names = [f"ha{run}-{i}" for i in range(len(sim.nodes))]
     urls = ",".join(f"{n}={node.url}" for n, node in zip(names, sim.nodes, strict=True))
@@ -102,9 +106,7 @@ async def test_each_node_polled_by_exactly_one_and_a_killed_replica_hands_over(
 
             async def taken_over() -> bool:
                 polls, owned = await scrape(http, b)
-                return owned == len(names) and all(
-                    polls.get(n, 0) > base.get(n, 0) for n in of_a
-                )
+                return owned == len(names) and all(polls.get(n, 0) > base.get(n, 0) for n in of_a)
 
             await until(taken_over, 4 * TTL, "the survivor to poll the killed replica's nodes")
             took = time.monotonic() - killed

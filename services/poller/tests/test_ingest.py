@@ -11,9 +11,9 @@ import aiohttp
 import nats
 import orjson
 import pytest
-from conftest import sample
 from ingest_helpers import endpoint
 
+from conftest import sample
 from kumowatch_common.events import KumoLogEvent
 from kumowatch_poller.logrecords import dedup_id
 
@@ -215,7 +215,9 @@ async def test_a_second_client_sees_events_in_order(nats_server) -> None:
             sub = await nc.subscribe(f"kumomta.v1.{node}.events.>")
             records = batch(3)
             await post(ep.url, orjson.dumps(records), node)
-            ids = [KumoLogEvent.from_bytes((await sub.next_msg(5)).data).record.id for _ in range(3)]
+            ids = [
+                KumoLogEvent.from_bytes((await sub.next_msg(5)).data).record.id for _ in range(3)
+            ]
             assert ids == [r["id"] for r in records]
         finally:
             await nc.drain()

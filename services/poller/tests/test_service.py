@@ -28,7 +28,9 @@ async def wait_ready(http: aiohttp.ClientSession, url: str, timeout: float = 15)
             await asyncio.sleep(0.05)
 
 
-async def test_service_polls_serves_ingest_and_maps_nodeids(nats_server, start_cluster) -> None:
+async def test_service_polls_serves_ingest_and_maps_nodeids(fresh_nats, start_cluster) -> None:
+    # Its own server: a lease TTL below the shared one cannot be applied to an existing bucket.
+    nats_server = fresh_nats
     sim = await start_cluster(run_ticker=True, tick=0.1)
     name = f"svc-{uuid.uuid4().hex[:8]}"
     port = free_port()

@@ -109,7 +109,7 @@ class Ingest:
         for doc, record in zip(docs, records, strict=True):
             node = logrecords.resolve_node(record, explicit, self.node_ids)
             msg_id = logrecords.dedup_id(doc)
-            payload = logrecords.event(record, node, received, msg_id).to_bytes()
+            payload = logrecords.event_bytes(doc, record, node, received, msg_id)
             outgoing.append(Outgoing(subjects.event(node, record.type), payload, msg_id))
         duplicates = 0
         for start in range(0, len(outgoing), BATCH):

@@ -16,7 +16,7 @@ import orjson
 from pydantic import ValidationError
 
 from kumowatch_common import subjects
-from kumowatch_common.events import KumoLogEvent, KumoLogRecord, MessageStatus
+from kumowatch_common.events import SCHEMA_VERSION, KumoLogEvent, KumoLogRecord, MessageStatus
 from kumowatch_poller.errors import BadRequestError
 
 UNKNOWN_NODE: Final = "unknown"
@@ -81,17 +81,21 @@ def _field_path(doc: Any, loc: tuple[int | str, ...]) -> str | None:
     parts: list[str] = []
     current = doc
     for key in loc:
-        if isinstance(current, dict) and key in current:
-            current = current[key]
-        elif isinstance(current, list) and isinstance(key, int) and 0 <= key < len(current):
-            current = current[key]
-        elif not parts:
-            parts.append(str(key))  # a missing required field
-            break
-        else:
+        found, current = _child(current, key)
+        if not found:
+            if not parts:
+                parts.append(str(key))  # a missing required field
             break
         parts.append(str(key))
     return ".".join(parts) or None
+
+
+def _child(node: Any, key: int | str) -> tuple[bool, Any]:
+    if isinstance(node, dict) and key in node:
+        return True, node[key]
+    if isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+        return True, node[key]
+    return False, None
 
 
 def dedup_id(doc: Mapping[str, Any]) -> str:
@@ -113,25 +117,46 @@ def resolve_node(record: KumoLogRecord, explicit: str | None, node_ids: Mapping[
     return UNKNOWN_NODE
 
 
-def summary(record: KumoLogRecord) -> MessageStatus:
-    """The seed's ``message:status`` summary of one record."""
+def summary_fields(record: KumoLogRecord) -> dict[str, Any]:
+    """The fields of the seed's ``message:status`` summary of one record."""
     response = record.response or {}
     content = response.get("content")
-    return MessageStatus(
-        messageId=record.id,
-        status=STATUS_BY_TYPE.get(record.type, "queued"),
-        queue=record.queue or "",
-        timestamp=int(float(record.timestamp) * 1000),
-        details=content if isinstance(content, str) else None,
-    )
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "messageId": record.id,
+        "status": STATUS_BY_TYPE.get(record.type, "queued"),
+        "queue": record.queue or "",
+        "timestamp": int(float(record.timestamp) * 1000),
+        "details": content if isinstance(content, str) else None,
+    }
+
+
+def summary(record: KumoLogRecord) -> MessageStatus:
+    """The seed's ``message:status`` summary of one record."""
+    return MessageStatus.model_validate(summary_fields(record))
 
 
 def event(record: KumoLogRecord, node: str, received_at: int, msg_id: str) -> KumoLogEvent:
-    """The ``kumomta.v1.<node>.events.<type>`` payload."""
-    return KumoLogEvent(
-        node=node,
-        receivedAt=received_at,
-        record=record,
-        status=summary(record),
-        dedupId=msg_id,
+    """The ``kumomta.v1.<node>.events.<type>`` payload as a model."""
+    return KumoLogEvent.from_bytes(
+        event_bytes(record.model_dump(mode="json"), record, node, received_at, msg_id)
+    )
+
+
+def event_bytes(
+    doc: Mapping[str, Any], record: KumoLogRecord, node: str, received_at: int, msg_id: str
+) -> bytes:
+    """The encoded ``KumoLogEvent``, built without a model round trip (the ingest hot path).
+
+    ``doc`` is the record exactly as received, already validated as ``record``.
+    """
+    return orjson.dumps(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "node": node,
+            "receivedAt": received_at,
+            "record": doc,
+            "status": summary_fields(record),
+            "dedupId": msg_id,
+        }
     )
