@@ -36,6 +36,7 @@ import aiohttp
 import nats
 import orjson
 import pytest
+import yaml
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -377,6 +378,8 @@ async def test_manifest_processes_lose_no_record_when_a_nats_server_dies(
             )
         info = await js.stream_info(streams.STREAM_EVENTS)
         assert info.config.num_replicas == 3
+        if "kumowatch-notifier" in by_name:
+            await _assert_keda_trigger_names_the_notifier_consumer(js, pods)
 
         await _sim_post(http, nodes, "scenario", {"name": "bounce-spike", "params": SPIKE})
         await wait_for(
@@ -491,6 +494,21 @@ async def _kill_events_leader(js: JetStreamContext, cluster: NatsCluster, pods: 
 
     await wait_for("records stored after the kill", flowing_on_a_new_leader, FLOW_TIMEOUT, pods)
     return str(leader)
+
+
+async def _assert_keda_trigger_names_the_notifier_consumer(
+    js: JetStreamContext, pods: list[Pod]
+) -> None:
+    """The ScaledObject's stream and consumer are the ones the running notifier pulls from."""
+    (scaled,) = yaml.safe_load_all((ROOT / "deploy/components/keda/scaledobject.yaml").read_text())
+    (trigger,) = scaled["spec"]["triggers"]
+    stream, consumer = trigger["metadata"]["stream"], trigger["metadata"]["consumer"]
+    await wait_for(
+        f"consumer {consumer} on {stream}",
+        lambda: _answers(js.consumer_info(stream, consumer)),
+        READY_TIMEOUT,
+        pods,
+    )
 
 
 async def _assert_alert_transitions_once(js: JetStreamContext) -> None:
