@@ -190,6 +190,8 @@ class Throttler:
                 continue
             try:
                 await self._follow(watcher, stop)
+            except Exception as exc:
+                log.warning("throttle watch lost, restarting", extra={"error": repr(exc)})
             finally:
                 with contextlib.suppress(Exception):
                     await watcher.stop()  # type: ignore[no-untyped-call]
