@@ -215,9 +215,14 @@ async def _ensure_bucket(js: JetStreamContext, cfg: KeyValueConfig) -> KeyValue:
     info = await js.stream_info(stream)
     current = info.config
     want_age = cfg.ttl or 0.0
-    if (current.max_age or 0.0) != want_age or (current.max_msgs_per_subject or 1) != cfg.history:
+    if (
+        (current.max_age or 0.0) != want_age
+        or (current.max_msgs_per_subject or 1) != cfg.history
+        or (current.num_replicas or 1) != cfg.replicas
+    ):
         current.max_age = want_age
         current.max_msgs_per_subject = cfg.history
+        current.num_replicas = cfg.replicas
         await js.update_stream(current)
         log.info("bucket updated", extra={"bucket": cfg.bucket})
     return kv
