@@ -258,20 +258,26 @@ class Engine:
             return []
         t = nd.queues.t
         self._seen(nd, "queues", t)
+        now, out = self.now(), list[Transition]()
         for cr in self.family("queue"):
-            if cr.aggregation and cr.window_ms and cr.satisfiable and cr.scope.node_ok(nd.name):
+            if not (cr.satisfiable and cr.scope.node_ok(nd.name)):
+                continue
+            table = nd.queues.table(cr.metric)
+            if cr.aggregation and cr.window_ms:
+                judge = (nd.name, self._states(cr.id, nd.name), now, self.grace_ms, out)
                 q.update_windows(
                     cr,
-                    nd.queues.table(cr.metric),
+                    table,
                     t,
                     self.qwindows.setdefault(cr.id, {}).setdefault(nd.name, {}),
                     self.scope_cache.setdefault(cr.id, {}).setdefault(nd.name, {}),
+                    judge if nd.live else None,
                 )
-        if not nd.live:
-            return []
-        now, out = self.now(), list[Transition]()
-        self._judge_queues(nd, now, out)
-        self._judge_suspensions(nd, now, out)
+            elif nd.live:
+                states = self._states(cr.id, nd.name)
+                q.evaluate_rule(cr, nd.name, table, states, now, self.grace_ms, out)
+        if nd.live:
+            self._judge_suspensions(nd, now, out)
         return out
 
     def on_providers(self, p: ProvidersSnapshot) -> list[Transition]:
@@ -423,18 +429,6 @@ class Engine:
                 observe_true(cr, states, "", value, labels.copy, now, out, reason)
             else:
                 observe_false(cr, states, "", value, now, out)
-
-    def _judge_queues(self, nd: NodeData, now: int, out: list[Transition]) -> None:
-        for cr in self.family("queue"):
-            if not (cr.satisfiable and cr.scope.node_ok(nd.name)):
-                continue
-            table = nd.queues.table(cr.metric)
-            states = self._states(cr.id, nd.name)
-            if cr.aggregation and cr.window_ms:
-                windows = self.qwindows.get(cr.id, {}).get(nd.name, {})
-                q.evaluate_aggregated(cr, nd.name, table, windows, states, now, self.grace_ms, out)
-            else:
-                q.evaluate_rule(cr, nd.name, table, states, now, self.grace_ms, out)
 
     def _judge_suspensions(self, nd: NodeData, now: int, out: list[Transition]) -> None:
         rules = self.family("suspension")

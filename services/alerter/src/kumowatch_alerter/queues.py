@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kumowatch_alerter.compiled import CompiledRule
-from kumowatch_alerter.scope import queue_labels
+from kumowatch_alerter.scope import ScopeMatcher, queue_labels
 from kumowatch_alerter.statemachine import (
     States,
     Transition,
@@ -44,6 +44,9 @@ class QueueTable:
 
     def labels(self, name: str) -> dict[str, str]:
         return queue_labels(name, self.kind, self.providers.get(name))
+
+    def in_scope(self, scope: ScopeMatcher, name: str) -> bool:
+        return scope.queue_ok(name, self.kind, self.providers.get(name))
 
     def __len__(self) -> int:
         return len(self.names)
@@ -85,27 +88,21 @@ class NodeQueues:
         return True
 
     def _build(self, parts: list[list[dict[str, Any]]]) -> None:
-        sched, ready = QueueTable("scheduled"), QueueTable("ready")
-        sn, ss, sp = sched.names, sched.sizes, sched.providers
-        rn, rs, rp = ready.names, ready.sizes, ready.providers
-        for queues in parts:
-            for q in queues:
-                name = q["queueName"]
-                if q.get("kind") == "ready":
-                    rn.append(name)
-                    rs.append(q["size"])
-                    if p := q.get("provider"):
-                        rp[name] = p
-                    if q.get("suspended"):
-                        ready.suspended.append(name)
-                else:
-                    sn.append(name)
-                    ss.append(q["size"])
-                    if p := q.get("provider"):
-                        sp[name] = p
-                    if q.get("suspended"):
-                        sched.suspended.append(name)
-        self.scheduled, self.ready = sched, ready
+        rows = parts[0] if len(parts) == 1 else [q for part in parts for q in part]
+        # Comprehensions, one per column: several tight passes beat one branchy loop here.
+        ready_rows = [q for q in rows if q.get("kind") == "ready"]
+        sched_rows = [q for q in rows if q.get("kind") != "ready"] if ready_rows else rows
+        self.scheduled = _table("scheduled", sched_rows)
+        self.ready = _table("ready", ready_rows)
+
+
+def _table(kind: str, rows: list[dict[str, Any]]) -> QueueTable:
+    table = QueueTable(kind)
+    table.names = [q["queueName"] for q in rows]
+    table.sizes = [q["size"] for q in rows]
+    table.providers = {q["queueName"]: p for q in rows if (p := q.get("provider"))}
+    table.suspended = [q["queueName"] for q in rows if q.get("suspended")]
+    return table
 
 
 def hits(sizes: list[float], op: str, thr: float) -> list[int]:
@@ -145,7 +142,7 @@ def evaluate_rule(
     seen: set[str] = set()
     for i in hits(sizes, cr.op, cr.threshold):
         name = names[i]
-        if scoped and not cr.scope.labels_ok(table.labels(name)):
+        if scoped and not table.in_scope(cr.scope, name):
             continue
         seen.add(name)
         observe_true(cr, states, name, sizes[i], _labeller(node, table, name), now, out)
@@ -165,18 +162,25 @@ def update_windows(
     t: int,
     windows: dict[str, GaugeWindow],
     scope_cache: dict[str, bool],
+    judge: tuple[str, States, int, int, list[Transition]] | None = None,
 ) -> None:
-    """Add the snapshot to the rule's per-queue gauge windows (in-scope queues only)."""
+    """Add the snapshot to the rule's per-queue gauge windows (in-scope queues only).
+
+    With ``judge`` (node, states, now, grace, out) each window is judged in the same pass:
+    one loop over the table instead of two is what keeps a 100k-queue aggregation cheap.
+    """
     assert cr.window_ms is not None
     window = cr.window_ms
     scoped = cr.scope.restricts_series
     names, sizes = table.names, table.sizes
+    how = cr.aggregation or "last"
+    thr, compare = cr.threshold, cr.compare
     added = 0
     for i, name in enumerate(names):
         if scoped:
             ok = scope_cache.get(name)
             if ok is None:
-                ok = scope_cache[name] = cr.scope.labels_ok(table.labels(name))
+                ok = scope_cache[name] = table.in_scope(cr.scope, name)
             if not ok:
                 continue
         w = windows.get(name)
@@ -184,32 +188,21 @@ def update_windows(
             w = windows[name] = GaugeWindow()
         w.add(t, sizes[i], window)
         added += 1
+        if judge is None:
+            continue
+        node, states, now, grace_ms, out = judge
+        value = w.total / len(w.vs) if how == "avg" else w.value(how)
+        if compare(value, thr):
+            observe_true(cr, states, name, value, _labeller(node, table, name), now, out)
+        elif states and name in states:
+            observe_false(cr, states, name, value, now, out)
     if len(windows) > added:
         index = table.index()
         for name in [k for k in windows if k not in index]:
             del windows[name]
     if len(scope_cache) > 2 * len(names) + 1024:
         scope_cache.clear()
-
-
-def evaluate_aggregated(
-    cr: CompiledRule,
-    node: str,
-    table: QueueTable,
-    windows: dict[str, GaugeWindow],
-    states: States,
-    now: int,
-    grace_ms: int,
-    out: list[Transition],
-) -> None:
-    """Judge a queue_depth rule with ``aggregation`` over its windows (already updated)."""
-    how = cr.aggregation or "last"
-    thr, compare = cr.threshold, cr.compare
-    for name, w in windows.items():
-        value = w.value(how)
-        if compare(value, thr):
-            observe_true(cr, states, name, value, _labeller(node, table, name), now, out)
-        elif name in states:
-            observe_false(cr, states, name, value, now, out)
-    for name in [k for k in states if k not in windows]:
-        observe_missing(cr, states, name, now, grace_ms, out)
+    if judge is not None:
+        node, states, now, grace_ms, out = judge
+        for name in [k for k in states if k not in windows]:
+            observe_missing(cr, states, name, now, grace_ms, out)

@@ -58,6 +58,23 @@ class ScopeMatcher:
                 return False
         return True
 
+    def queue_ok(self, name: str, kind: str, provider: str | None) -> bool:
+        """:meth:`labels_ok` for a queue, without building its labels."""
+        parts = None
+        for field, pattern in self.fields:
+            if field == "queue":
+                value: str | None = name
+            elif field == "provider":
+                value = provider
+            elif kind != "scheduled":
+                return False
+            else:
+                parts = parts or parse_scheduled(name)
+                value = parts.tenant if field == "tenant" else parts.domain
+            if not value or pattern.match(value) is None:
+                return False
+        return True
+
     def only(self, allowed: frozenset[str]) -> bool:
         """True when the scope restricts nothing outside ``allowed``."""
         return all(name in allowed for name, _ in self.fields)
@@ -73,7 +90,7 @@ class QueueName:
     routing: str | None
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=262_144)
 def parse_scheduled(name: str) -> QueueName:
     """Split a scheduled queue name as KumoMTA does (first ``@``; ``:`` before it)."""
     at = name.find("@")
