@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 
+import nats
 import pytest
 from notifier_kit import Outcomes, readyz, running, settings, uid
 
@@ -21,6 +22,20 @@ from kumowatch_notifier.bench import make_event, publish
 from kumowatch_notifier.channels import IDEMPOTENCY_HEADER
 from kumowatch_notifier.outcomes import DeadLetter
 from kumowatch_notifier.receiver import HANG, Receiver, Reply
+
+
+@pytest.fixture
+def nats_server(fresh_nats):
+    """A server of this test's own: no other test's alert events reach its notifier."""
+    return fresh_nats
+
+
+@pytest.fixture
+async def nc(fresh_nats):
+    client = await nats.connect(fresh_nats.url)
+    await streams.provision(client.jetstream(), streams.Retention())
+    yield client
+    await client.drain()
 
 
 async def drained(js, consumer: str, timeout: float = 10.0) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import nats
 import pytest
 from notifier_kit import Outcomes, running, settings, uid
 from prometheus_client import CollectorRegistry
@@ -18,6 +19,20 @@ from kumowatch_notifier.notification import Notification
 from kumowatch_notifier.receiver import Receiver
 from kumowatch_notifier.silences import SilenceIndex, alert_labels, matcher_matches, silence_matches
 from kumowatch_notifier.throttle import Throttler
+
+
+@pytest.fixture
+def nats_server(fresh_nats):
+    """A server of this test's own: no other test's alert events reach its notifier."""
+    return fresh_nats
+
+
+@pytest.fixture
+async def nc(fresh_nats):
+    client = await nats.connect(fresh_nats.url)
+    await streams.provision(client.jetstream(), streams.Retention())
+    yield client
+    await client.drain()
 
 
 def notif(rule: str, period: int = 60_000, max_alerts: int = 3, **kw) -> Notification:
