@@ -103,23 +103,31 @@ def prune(samples: deque[S], keep_ms: int) -> None:
 
 
 class GaugeWindow:
-    """A gauge's recent samples for aggregation over a window (queue depth with ``aggregation``)."""
+    """A gauge's recent samples for aggregation over a window (queue depth with ``aggregation``).
+
+    Plain lists, not deques: a window holds a handful of samples (window / poll interval) and a
+    deque costs ~600 bytes even when nearly empty, which matters at a million series.
+    """
 
     __slots__ = ("total", "ts", "vs")
 
     def __init__(self) -> None:
-        self.ts: deque[int] = deque()
-        self.vs: deque[float] = deque()
+        self.ts: list[int] = []
+        self.vs: list[float] = []
         self.total = 0.0
 
     def add(self, t: int, value: float, window_ms: int) -> None:
-        self.ts.append(t)
-        self.vs.append(value)
+        ts, vs = self.ts, self.vs
+        ts.append(t)
+        vs.append(value)
         self.total += value
         start = t - window_ms
-        while self.ts[0] < start:
-            self.ts.popleft()
-            self.total -= self.vs.popleft()
+        if ts[0] < start:
+            k = 1
+            while ts[k] < start:
+                k += 1
+            self.total -= sum(vs[:k])
+            del ts[:k], vs[:k]
 
     def value(self, how: str) -> float:
         if how == "avg":
