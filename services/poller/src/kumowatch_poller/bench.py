@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 import uuid
 from typing import Any, Final
@@ -176,13 +177,34 @@ async def _bare_publish(nats_url: str, records: list[dict[str, Any]], node: str)
         await nc.drain()
 
 
+async def _send(url: str, records: int, batch: int, senders: int) -> float:
+    """POST ``records`` in batches from ``senders`` connections; seconds until the last 200."""
+    ours = _records(records)
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for i in range(0, records, batch):
+        queue.put_nowait(orjson.dumps(ours[i : i + batch]))
+    async with aiohttp.ClientSession() as http:
+
+        async def sender() -> None:
+            while not queue.empty():
+                body = queue.get_nowait()
+                async with http.post(url, data=body) as resp:
+                    if resp.status != 200:
+                        raise RuntimeError(f"ingest answered {resp.status}: {await resp.text()}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(sender() for _ in range(senders)))
+        return time.perf_counter() - started
+
+
 async def ingest_rate(
     nats_url: str, records: int = 50_000, batch: int = 100, senders: int = 16
 ) -> dict[str, Any]:
     """Records/s through the ingest endpoint (acked) beside a bare JetStream publish loop.
 
-    ``senders`` concurrent log-hook connections each POST batches of ``batch`` records (KumoMTA's
-    batched hook); the bare loop publishes the same number of records with ``publish_async``.
+    The log hook's side runs in its own process, as KumoMTA does: ``senders`` connections each
+    POST batches of ``batch`` records and the rate is what they see acknowledged. The bare loop
+    publishes the same number of records with ``publish_async`` and awaits every ack.
     """
     nc = await nats.connect(nats_url)
     await streams.provision(nc.jetstream(), streams.Retention())
@@ -195,24 +217,23 @@ async def ingest_rate(
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     node = f"bench-{uuid.uuid4().hex[:8]}"
-    ours = _records(records)
-    bodies = [orjson.dumps(ours[i : i + batch]) for i in range(0, records, batch)]
     url = f"http://127.0.0.1:{port}{PATH}?node={node}"
     try:
-        async with aiohttp.ClientSession() as http:
-            queue: asyncio.Queue[bytes] = asyncio.Queue()
-            for body in bodies:
-                queue.put_nowait(body)
-
-            async def sender() -> None:
-                while not queue.empty():
-                    body = queue.get_nowait()
-                    async with http.post(url, data=body) as resp:
-                        assert resp.status == 200, await resp.text()
-
-            started = time.perf_counter()
-            await asyncio.gather(*(sender() for _ in range(senders)))
-            ingest_s = time.perf_counter() - started
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "kumowatch_poller.bench",
+            "send",
+            url,
+            str(records),
+            str(batch),
+            str(senders),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"sender failed with {proc.returncode}")
+        ingest_s = float(out.decode().strip())
     finally:
         await runner.cleanup()
         await nc.drain()
@@ -230,3 +251,15 @@ async def ingest_rate(
         "bare_publish_records_per_s": round(bare_rate),
         "ratio": round(ours_rate / bare_rate, 2),
     }
+
+
+def _main(argv: list[str]) -> None:
+    if len(argv) == 5 and argv[0] == "send":
+        url, records, batch, senders = argv[1], int(argv[2]), int(argv[3]), int(argv[4])
+        print(asyncio.run(_send(url, records, batch, senders)))
+        return
+    raise SystemExit("usage: python -m kumowatch_poller.bench send URL RECORDS BATCH SENDERS")
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

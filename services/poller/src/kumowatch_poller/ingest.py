@@ -106,11 +106,15 @@ class Ingest:
             raise UnavailableError("NATS is not connected; retry later")
         received = now_ms(self.clock)
         outgoing: list[Outgoing] = []
+        subject_of: dict[tuple[str, str], str] = {}
         for doc, record in zip(docs, records, strict=True):
             node = logrecords.resolve_node(record, explicit, self.node_ids)
             msg_id = logrecords.dedup_id(doc)
             payload = logrecords.event_bytes(doc, record, node, received, msg_id)
-            outgoing.append(Outgoing(subjects.event(node, record.type), payload, msg_id))
+            subject = subject_of.get((node, record.type))
+            if subject is None:
+                subject = subject_of[(node, record.type)] = subjects.event(node, record.type)
+            outgoing.append(Outgoing(subject, payload, msg_id))
         duplicates = 0
         for start in range(0, len(outgoing), BATCH):
             try:
