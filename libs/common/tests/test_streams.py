@@ -38,3 +38,15 @@ async def test_provision_creates_every_stream_and_bucket_and_is_idempotent(
     entry = await (await js.key_value(streams.BUCKET_RULES)).get("r1")
     assert entry.value == b"{}"
     await nc.close()
+
+
+async def test_provision_can_shrink_a_bucket_ttl_below_its_dedup_window(
+    fresh_nats: NatsServer,
+) -> None:
+    nc = await nats.connect(fresh_nats.url)
+    js = nc.jetstream()
+    await streams.provision(js, streams.Retention(lease_ttl=300.0))
+    await streams.provision(js, streams.Retention(lease_ttl=3.0))
+    info = await js.stream_info(f"KV_{streams.BUCKET_LEASES}")
+    assert info.config.max_age == 3.0
+    await nc.close()

@@ -223,6 +223,9 @@ async def _ensure_bucket(js: JetStreamContext, cfg: KeyValueConfig) -> KeyValue:
         current.max_age = want_age
         current.max_msgs_per_subject = cfg.history
         current.num_replicas = cfg.replicas
+        if want_age and current.duplicate_window and current.duplicate_window > want_age:
+            # The server refuses a dedup window longer than the max age.
+            current.duplicate_window = want_age
         await js.update_stream(current)
         log.info("bucket updated", extra={"bucket": cfg.bucket})
     return kv
