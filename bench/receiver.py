@@ -38,14 +38,25 @@ class Delivery:
     def kumowatch(self) -> dict[str, Any] | None:
         """The kumowatch alert of this delivery (``ruleId``, ``status``, ``labels``), or None."""
         alert = self.body.get("alert")
-        if self.body.get("event") == "kumomta.alert" and isinstance(alert, dict):
+        if str(self.body.get("event", "")).startswith("kumomta.alert") and isinstance(alert, dict):
             return alert
         return None
 
     @property
     def rule_id(self) -> str | None:
+        """The rule of a kumowatch notification (``rule.id``, else ``alert.ruleId``)."""
         alert = self.kumowatch
-        return str(alert.get("ruleId")) if alert is not None else None
+        if alert is None:
+            return None
+        rule = self.body.get("rule")
+        if isinstance(rule, dict) and rule.get("id") is not None:
+            return str(rule["id"])
+        return str(alert["ruleId"]) if alert.get("ruleId") is not None else None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        labels = self.body.get("labels")
+        return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
 
     @property
     def status(self) -> str | None:

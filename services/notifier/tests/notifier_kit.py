@@ -46,7 +46,9 @@ async def readyz(port: int) -> tuple[int, dict[str, Any]]:
 
 
 @contextlib.asynccontextmanager
-async def running(cfg: Settings, clock: Clock | None = None) -> AsyncIterator[Settings]:
+async def running(
+    cfg: Settings, clock: Clock | None = None, keep_consumer: bool = False
+) -> AsyncIterator[Settings]:
     """The notifier serving in this event loop until the block ends."""
     stop = asyncio.Event()
     task = asyncio.create_task(serve(cfg, stop, clock=clock))
@@ -65,6 +67,8 @@ async def running(cfg: Settings, clock: Clock | None = None) -> AsyncIterator[Se
     finally:
         stop.set()
         await asyncio.wait_for(task, 15)
+        if keep_consumer:
+            return
         nc = await nats.connect(cfg.nats_url)
         with contextlib.suppress(Exception):
             await nc.jetstream().delete_consumer(streams.STREAM_ALERTS, cfg.notify_consumer)

@@ -309,3 +309,39 @@ def test_bad_settings_are_rejected(bad) -> None:
 
     with pytest.raises(ValidationError):
         settings("nats://127.0.0.1:1", **bad)
+
+
+async def test_stopping_mid_retry_hands_over_with_attempts_and_deadline_kept(
+    nats_server, nc
+) -> None:
+    js = nc.jetstream()
+    rule = uid("handover")
+    out = await Outcomes(rule).start(nc)
+    cfg = settings(nats_server.url, notify_retry_base_seconds=0.5, notify_retry_max_seconds=0.5)
+    async with Receiver(Reply(503)) as rx:
+        cfg = cfg.model_copy(update={"webhook_url": rx.url})
+        async with running(cfg, keep_consumer=True):
+            ev = make_event(rule)
+            await publish(js, ev)
+            await out.wait_outcome("retry", 2)
+        # The first replica stopped while waiting to retry: the event was nakked, not acked.
+        rx.default = Reply(200)
+        async with running(cfg):
+            (sent,) = await out.wait_outcome("sent")
+    retries = out.of("retry")
+    assert sent.attempt == retries[-1].attempt + 1
+    assert [o.attempt for o in out.items] == list(range(1, len(out.items) + 1))
+    kv = await js.key_value(streams.BUCKET_THROTTLE)
+    keys = await kv.keys() if await _has_keys(kv) else []
+    assert not [k for k in keys if k.startswith("delivery.")]  # progress forgotten once done
+    await out.stop()
+
+
+async def _has_keys(kv) -> bool:
+    from nats.js.errors import NoKeysError
+
+    try:
+        await kv.keys()
+    except NoKeysError:
+        return False
+    return True

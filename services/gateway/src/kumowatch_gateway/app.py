@@ -27,6 +27,7 @@ from kumowatch_gateway.http import (
     cors_middleware,
     error_middleware,
     json_response,
+    metrics_middleware,
 )
 from kumowatch_gateway.hub import Hub
 from kumowatch_gateway.keys import BACKEND, CLOCK, HUB, META, MODEL, SETTINGS, SYNC, Meta, Sync
@@ -54,8 +55,14 @@ def create_app(
 ) -> web.Application:
     """The gateway app; NATS is attached later with ``app[BACKEND].bind(...)``."""
     origins = settings.cors_origins()
+    registry = registry if registry is not None else CollectorRegistry()
     app = web.Application(
-        middlewares=[cors_middleware(origins), error_middleware, _readiness_gate],
+        middlewares=[
+            metrics_middleware(registry),
+            cors_middleware(origins),
+            error_middleware,
+            _readiness_gate,
+        ],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings

@@ -5,6 +5,7 @@ authentication per route, and the middlewares that make every error a JSON answe
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
@@ -12,6 +13,7 @@ from typing import Any, Final, TypeVar
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import BaseModel, ValidationError
 
 from kumowatch_gateway.auth import Access, Principal, Verifier
@@ -158,6 +160,40 @@ def add_routes(app: web.Application, routes: Sequence[Route]) -> None:
 
 
 # --------------------------------------------------------------------------- middlewares
+
+
+def metrics_middleware(registry: CollectorRegistry) -> Middleware:
+    """``kumowatch_gateway_http_requests_total`` and ``..._duration_seconds`` by route."""
+    requests = Counter(
+        "kumowatch_gateway_http_requests_total",
+        "HTTP requests by method, route and status",
+        ["method", "route", "status"],
+        registry=registry,
+    )
+    duration = Histogram(
+        "kumowatch_gateway_http_request_duration_seconds",
+        "HTTP request handling time by route",
+        ["route"],
+        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+        registry=registry,
+    )
+
+    @web.middleware
+    async def metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "(unmatched)"
+        status = 500
+        try:
+            resp = await handler(request)
+            status = resp.status
+            return resp
+        finally:
+            if route != "/ws":
+                requests.labels(request.method, route, str(status)).inc()
+                duration.labels(route).observe(time.perf_counter() - started)
+
+    return metrics
 
 
 @web.middleware

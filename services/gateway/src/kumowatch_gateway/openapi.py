@@ -79,6 +79,8 @@ def build(routes: Sequence[Route], *, title: str, version: str) -> dict[str, Any
             errors.append(404)
         if r.body is not None:
             errors.append(413)
+        if r.access in ("operate", "admin"):
+            errors.append(503)
         for status in errors:
             op["responses"].setdefault(
                 str(status),

@@ -27,6 +27,7 @@ from kumowatch_gateway.errors import BadRequest, FieldProblem, NotFound
 from kumowatch_gateway.http import Route, json_response, parse_body, parse_query, principal
 from kumowatch_gateway.keys import BACKEND, CLOCK, META, MODEL, SYNC
 from kumowatch_gateway.models import (
+    ErrorResponse,
     HealthResponse,
     KumoHealth,
     Me,
@@ -266,5 +267,6 @@ ROUTES: list[Route] = [
           query=NotificationsQuery, responses={200: list[NotificationOutcome]}),
     Route("POST", "/api/notifications/test", test_notification, "admin",
           "Send a test notification on one channel", "notifications",
-          body=TestNotificationRequest, responses={200: TestNotificationResult}),
+          body=TestNotificationRequest,
+          responses={200: TestNotificationResult, 504: ErrorResponse}),
 ]  # fmt: skip

@@ -136,7 +136,7 @@ export class AlertsView {
     const labels = Object.entries(a.labels || {});
     const can = this.ctx.session.canOperate;
     const actions = [];
-    if (can && !a.acknowledged) {
+    if (can && !a.acknowledged && a.status !== "resolved") {
       actions.push(h("button", { type: "button", class: "btn btn-small", "data-action": "acknowledge", onclick: () => this.acknowledge(a), text: "Acknowledge…" }));
     }
     if (can && a.status !== "resolved" && !silenced) {

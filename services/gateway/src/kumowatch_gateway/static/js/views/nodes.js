@@ -97,7 +97,7 @@ export class NodesView {
       ["Latency", st && Number.isFinite(st.latencyMs) ? `${Math.round(st.latencyMs)} ms` : "–"],
       ["Delivered", m ? `${rate(m.deliveredPerSec)}/s` : "–"],
       ["Queued", m ? count(Number(m.scheduledTotal || 0) + Number(m.readyTotal || 0)) : "–"],
-      ["Updated", st ? ago(Number(st.timestamp)) : "–"],
+      ["Last data", st || m ? ago(Math.max(Number(st && st.timestamp) || 0, Number(m && m.timestamp) || 0)) : "–"],
     ];
     return h(
       "article",

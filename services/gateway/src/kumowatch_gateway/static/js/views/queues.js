@@ -90,7 +90,7 @@ export class QueuesView {
     this.summary.textContent = rows.length ? `${Math.min(SHOWN, rows.length)} of ${count(rows.length)} matching` : "";
     if (!shown.length) {
       const text = this.queues.size ? "No queue matches these filters." : "Waiting for queue data…";
-      replace(this.body, h("tr", {}, h("td", { colspan: 7, class: "empty", text })));
+      replace(this.body, h("tr", {}, h("td", { colspan: 5, class: "empty", text })));
       return;
     }
     replace(
@@ -103,8 +103,6 @@ export class QueuesView {
           h("td", { text: q.node }),
           h("td", { class: "opt", text: q.kind || "scheduled" }),
           h("td", { class: "num", text: count(Number(q.size)) }),
-          h("td", { class: "num opt", text: count(Number(q.ready)) }),
-          h("td", { class: "num opt", text: count(Number(q.scheduled)) }),
           h("td", { class: "opt", text: q.provider || "–" }),
         ),
       ),

@@ -41,9 +41,15 @@ class RuleRow {
     this.name = h("span", { class: "rule-name" });
     this.severity = h("span", { class: "badge" });
     this.cond = h("div", { class: "rule-cond" });
-    this.toggle = h("input", { type: "checkbox", id: `${id}-enabled`, disabled: !admin, "data-action": "toggle" });
-    this.toggle.addEventListener("change", () => this.setEnabled(this.toggle.checked));
-    const right = h("label", { class: "switch", for: `${id}-enabled` }, this.toggle, "Enabled");
+    let right;
+    if (admin) {
+      this.toggle = h("input", { type: "checkbox", id: `${id}-enabled`, "data-action": "toggle" });
+      this.toggle.addEventListener("change", () => this.setEnabled(this.toggle.checked));
+      right = h("label", { class: "switch", for: `${id}-enabled` }, this.toggle, "Enabled");
+    } else {
+      this.state = h("span", { class: "badge", "data-field": "enabled" });
+      right = this.state;
+    }
     this.el = h(
       "li",
       { class: "rule", dataset: { ruleId: rule.id } },
@@ -71,9 +77,14 @@ class RuleRow {
     this.severity.className = `badge ${rule.severity}`;
     this.severity.textContent = rule.builtin ? `${rule.severity} · built-in` : rule.severity;
     this.cond.textContent = describeCondition(rule);
-    this.toggle.checked = Boolean(rule.enabled);
     this.el.classList.toggle("disabled", !rule.enabled);
-    this.toggle.setAttribute("aria-label", `${rule.name} enabled`);
+    if (this.toggle) {
+      this.toggle.checked = Boolean(rule.enabled);
+      this.toggle.setAttribute("aria-label", `${rule.name} enabled`);
+    } else {
+      this.state.className = rule.enabled ? "badge ok" : "badge muted";
+      this.state.textContent = rule.enabled ? "enabled" : "disabled";
+    }
     if (this.threshold && !typing) this.threshold.value = String(rule.condition.threshold);
     this.shown = true;
   }
