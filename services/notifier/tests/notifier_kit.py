@@ -67,12 +67,11 @@ async def running(
     finally:
         stop.set()
         await asyncio.wait_for(task, 15)
-        if keep_consumer:
-            return
-        nc = await nats.connect(cfg.nats_url)
-        with contextlib.suppress(Exception):
-            await nc.jetstream().delete_consumer(streams.STREAM_ALERTS, cfg.notify_consumer)
-        await nc.close()
+        if not keep_consumer:
+            nc = await nats.connect(cfg.nats_url)
+            with contextlib.suppress(Exception):
+                await nc.jetstream().delete_consumer(streams.STREAM_ALERTS, cfg.notify_consumer)
+            await nc.close()
 
 
 class Outcomes:

@@ -20,6 +20,8 @@ from kumowatch_common.events import (
 from kumowatch_common.testing import free_port
 from kumowatch_notifier.bench import make_event, publish
 from kumowatch_notifier.channels import IDEMPOTENCY_HEADER
+from kumowatch_notifier.ledger import Progress
+from kumowatch_notifier.ledger import key as ledger_key
 from kumowatch_notifier.outcomes import DeadLetter
 from kumowatch_notifier.receiver import HANG, Receiver, Reply
 
@@ -311,9 +313,7 @@ def test_bad_settings_are_rejected(bad) -> None:
         settings("nats://127.0.0.1:1", **bad)
 
 
-async def test_stopping_mid_retry_hands_over_with_attempts_and_deadline_kept(
-    nats_server, nc
-) -> None:
+async def test_stopping_mid_retry_hands_over_keeping_attempts_and_deadline(nats_server, nc) -> None:
     js = nc.jetstream()
     rule = uid("handover")
     out = await Outcomes(rule).start(nc)
@@ -324,14 +324,20 @@ async def test_stopping_mid_retry_hands_over_with_attempts_and_deadline_kept(
             ev = make_event(rule)
             await publish(js, ev)
             await out.wait_outcome("retry", 2)
-        # The first replica stopped while waiting to retry: the event was nakked, not acked.
+        # The first replica stopped while waiting to retry: the event was nakked, not acked,
+        # and its progress (first-attempt time: the deadline; attempts) is in the bucket.
+        kv = await js.key_value(streams.BUCKET_THROTTLE)
+        saved = Progress.model_validate_json(
+            (await kv.get(ledger_key(ev.alert.id + ":firing"))).value
+        )
+        assert saved.firstAttemptAt <= out.of("retry")[0].timestamp
+        assert saved.attempts["webhook"] == out.of("retry")[-1].attempt
         rx.default = Reply(200)
         async with running(cfg):
             (sent,) = await out.wait_outcome("sent")
     retries = out.of("retry")
     assert sent.attempt == retries[-1].attempt + 1
     assert [o.attempt for o in out.items] == list(range(1, len(out.items) + 1))
-    kv = await js.key_value(streams.BUCKET_THROTTLE)
     keys = await kv.keys() if await _has_keys(kv) else []
     assert not [k for k in keys if k.startswith("delivery.")]  # progress forgotten once done
     await out.stop()

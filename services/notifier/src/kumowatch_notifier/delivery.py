@@ -137,7 +137,9 @@ class Pipeline:
         if errors:
             await self.ledger.save(n.event_key, progress)
             if any(isinstance(e, Interrupted) for e in errors):
-                raise RetryableHandlerError("stopping during retries", delay=0.0)
+                # Delay past our last pull request's expiry (1 s), or JetStream could hand the
+                # event straight back to this stopping replica.
+                raise RetryableHandlerError("stopping during retries", delay=1.5)
             raise errors[0]
         if any(a > 1 for a in progress.attempts.values()):
             await self.ledger.forget(n.event_key)
