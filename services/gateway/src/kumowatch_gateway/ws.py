@@ -53,9 +53,12 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if not origin_allowed(request):
         raise Forbidden("Origin not allowed")
     settings = request.app[SETTINGS]
+    # No permessage-deflate: it would compress every frame once per client, defeating the
+    # encode-once fan-out (and costing CPU per client per event).
     ws = web.WebSocketResponse(
         max_msg_size=settings.ws_max_msg_size,
         heartbeat=settings.ws_heartbeat_seconds,
+        compress=False,
     )
     await ws.prepare(request)
     session = _Session(request, ws)
