@@ -227,6 +227,7 @@ class Throttler:
         for tries in range(20):
             rev, st = await self._get(key)
             if st is None:
+                self._known.pop(key, None)  # expired by the bucket's TTL
                 return None
             now = now_ms(self.clock)
             if st.pending is not None:
