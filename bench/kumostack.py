@@ -101,7 +101,7 @@ class KumoStack:
             self.own_nats = True
 
     async def provision(self) -> None:
-        nc = await nats.connect(self.nats_url)
+        nc = await nats.connect(servers=self.nats_url.split(","))
         try:
             await streams.provision(
                 nc.jetstream(), streams.Retention(replicas=self._stream_replicas())
@@ -114,7 +114,7 @@ class KumoStack:
 
     async def put_rules(self, rules: list[AlertRule]) -> None:
         """Write rules into the rules bucket (key = rule id)."""
-        nc = await nats.connect(self.nats_url)
+        nc = await nats.connect(servers=self.nats_url.split(","))
         try:
             kv = await nc.jetstream().key_value(streams.BUCKET_RULES)
             for rule in rules:

@@ -16,6 +16,7 @@ import contextlib
 import shlex
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from bench.detection import (  # noqa: E402
     run_event_driven,
     run_scenario,
 )
+from bench.faults import latest_results  # noqa: E402
 from bench.kumostack import KumoStack  # noqa: E402
 from bench.progress import Progress  # noqa: E402
 from bench.promstack import PromStack, PromTimers  # noqa: E402
@@ -41,6 +43,7 @@ from bench.scenarios import BounceSpike, QueueOverThreshold, Scenario  # noqa: E
 from bench.servicerows import all_rows  # noqa: E402
 from bench.sim import SimProcess  # noqa: E402
 from bench.stats import mib, percentile, seconds  # noqa: E402
+from kumowatch_common.testing import NatsServer  # noqa: E402
 
 EVENT_PROVIDER = "eventbench"
 EVENT_COUNT = 5
@@ -149,6 +152,29 @@ async def run_plan(
     )
 
 
+def fault_rows() -> list[Row]:
+    """The fault suite's latest summaries (``make test-faults`` writes them), if any."""
+    import datetime as dt
+
+    rows = []
+    for name, rec in sorted(latest_results().items()):
+        when = dt.datetime.fromtimestamp(float(rec.get("at", 0)), dt.UTC).strftime("%Y-%m-%d")
+        ok = rec.get("expected") == rec.get("delivered") and not rec.get("duplicates")
+        rec_s = rec.get("recovery_s")
+        rows.append(
+            Row(
+                f"Fault: {name}",
+                f"fault suite run of {when}",
+                f"alerts expected {rec.get('expected')} = delivered {rec.get('delivered')}, "
+                f"{rec.get('duplicates')} duplicates",
+                "no loss, no duplicate by idempotency key",
+                "meets" if ok else "misses",
+                "recovery " + (seconds(float(rec_s)) if rec_s is not None else "n/a"),
+            )
+        )
+    return rows
+
+
 def memory_rows(samples: dict[str, tuple[str, int | None]]) -> list[Row]:
     rows = []
     for name, (setting, kib) in samples.items():
@@ -168,8 +194,14 @@ def peak_memory(plan: PhasePlan) -> dict[str, tuple[str, int | None]]:
     return out
 
 
-async def detection(opts: Options, progress: Progress) -> tuple[list[Row], list[str]]:
+async def detection(
+    opts: Options,
+    progress: Progress,
+    during_warmup: Callable[[], Awaitable[list[Row]]] | None = None,
+) -> tuple[list[Row], list[str], list[Row]]:
+    """Detection rows and notes; plus the rows ``during_warmup`` produced, if given."""
     rows: list[Row] = []
+    rows_out: list[Row] = []
     notes: list[str] = []
     kumo_reason = kumowatch_unavailable()
     if kumo_reason:
@@ -180,28 +212,12 @@ async def detection(opts: Options, progress: Progress) -> tuple[list[Row], list[
     plans: list[PhasePlan] = []
     event: list[float | None] = []
     memory: dict[str, tuple[str, int | None]] = {}
+    reasons: dict[str, str | None] = {}
+    background: asyncio.Task[None] | None = None
     try:
         progress.step("starting the KumoMTA simulator (4 nodes)")
         await asyncio.to_thread(sim.start)
         memory_sim = sim.child
-        eq_label = "equal: poll = scrape = eval = 1 s; group_wait 0, group_interval 1 s"
-        eq_scen: list[Scenario] = [BounceSpike("mta1", window=20.0), QueueOverThreshold("mta2")]
-        phase, eq_reason = await start_phase(
-            "equal",
-            eq_label,
-            ["mta1", "mta2"],
-            sim,
-            rx,
-            PromTimers.equal(),
-            1.0,
-            eq_scen,
-            60.0,
-            3.0,
-            progress,
-            kumo_reason,
-        )
-        plans.append(PhasePlan(phase, eq_scen, opts.trials))
-        reasons = {"equal": eq_reason}
         if not opts.skip_defaults:
             df_label = (
                 "defaults: kumowatch 5 s poll; Prometheus scrape/eval 1 m, "
@@ -211,7 +227,7 @@ async def detection(opts: Options, progress: Progress) -> tuple[list[Row], list[
                 BounceSpike("mta3", window=120.0),
                 QueueOverThreshold("mta4"),
             ]
-            phase, df_reason = await start_phase(
+            phase, reasons["defaults"] = await start_phase(
                 "defaults",
                 df_label,
                 ["mta3", "mta4"],
@@ -226,35 +242,56 @@ async def detection(opts: Options, progress: Progress) -> tuple[list[Row], list[
                 kumo_reason,
             )
             plans.append(PhasePlan(phase, df_scen, opts.default_trials))
-            reasons["defaults"] = df_reason
-
-        async def equal_then_event() -> None:
-            await run_plan(plans[0], sim, rx, progress)
-            kumo = plans[0].phase.kumo
-            if kumo is not None:
-                poller = kumo.replicas_of("poller")[0]
-                url = f"http://127.0.0.1:{poller.proc.port}/ingest/kumomta/v1?node=mta1"
-                event.extend(
-                    await run_event_driven(
-                        url,
-                        rx,
-                        "bench-equal-event",
-                        EVENT_PROVIDER,
-                        EVENT_COUNT,
-                        EVENT_WINDOW_S,
-                        opts.trials,
-                        progress,
-                    )
-                )
-
-        await asyncio.gather(
-            equal_then_event(), *(run_plan(p, sim, rx, progress) for p in plans[1:])
+            background = asyncio.create_task(run_plan(plans[-1], sim, rx, progress))
+        if during_warmup is not None:
+            # Quick mode: the CPU-heavy rows overlap only the defaults phase's 2-minute warm-up
+            # (baseline traffic being collected), never a trial.
+            rows_out.extend(await during_warmup())
+        eq_label = "equal: poll = scrape = eval = 1 s; group_wait 0, group_interval 1 s"
+        eq_scen: list[Scenario] = [BounceSpike("mta1", window=20.0), QueueOverThreshold("mta2")]
+        phase, reasons["equal"] = await start_phase(
+            "equal",
+            eq_label,
+            ["mta1", "mta2"],
+            sim,
+            rx,
+            PromTimers.equal(),
+            1.0,
+            eq_scen,
+            60.0,
+            3.0,
+            progress,
+            kumo_reason,
         )
+        equal = PhasePlan(phase, eq_scen, opts.trials)
+        plans.insert(0, equal)
+        await run_plan(equal, sim, rx, progress)
+        if equal.phase.kumo is not None:
+            poller = equal.phase.kumo.replicas_of("poller")[0]
+            url = f"http://127.0.0.1:{poller.proc.port}/ingest/kumomta/v1?node=mta1"
+            event.extend(
+                await run_event_driven(
+                    url,
+                    rx,
+                    "bench-equal-event",
+                    EVENT_PROVIDER,
+                    EVENT_COUNT,
+                    EVENT_WINDOW_S,
+                    opts.trials,
+                    progress,
+                )
+            )
+        if background is not None:
+            await background
         for plan in plans:
             memory.update(peak_memory(plan))
         if memory_sim is not None:
             memory["simulator (4 nodes, test tool)"] = ("detection", memory_sim.peak_rss_kib())
     finally:
+        if background is not None and not background.done():
+            background.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await background
         for plan in plans:
             if plan.phase.kumo is not None:
                 plan.phase.kumo.stop()
@@ -304,23 +341,28 @@ async def detection(opts: Options, progress: Progress) -> tuple[list[Row], list[
     ]
     if kumo_reason:
         notes.append(f"kumowatch side not run: {kumo_reason}.")
-    return rows, notes
+    return rows, notes, rows_out
 
 
 async def amain(opts: Options) -> int:
     progress = Progress()
     started = time.monotonic()
     progress.step(f"bench: {'quick' if opts.quick else 'full'} run; {opts.command}")
-    rows, notes = await detection(opts, progress)
-    if not opts.skip_rows:
-        from kumowatch_common.testing import NatsServer
+    server = NatsServer().start()
+    try:
+        ctx = Context(server.url, opts.quick, progress)
 
-        server = NatsServer().start()
-        try:
-            ctx = Context(server.url, opts.quick, progress)
-            rows += await all_rows(ctx)
-        finally:
-            server.cleanup()
+        async def service_rows() -> list[Row]:
+            return await all_rows(ctx)
+
+        overlap = service_rows if opts.quick and not opts.skip_rows else None
+        rows, notes, extra = await detection(opts, progress, overlap)
+        if not opts.skip_rows and overlap is None:
+            extra = await service_rows()
+    finally:
+        server.cleanup()
+    rows += extra
+    rows += fault_rows()
     if opts.quick:
         notes.append("Quick mode: fewer trials and smaller sizes where a row says so.")
     elapsed = time.monotonic() - started
