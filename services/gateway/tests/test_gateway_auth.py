@@ -233,3 +233,19 @@ async def test_gateway_with_jwks_accepts_sso_tokens(
             assert r.status == 401
     finally:
         await runner.cleanup()
+
+
+async def test_tokens_never_appear_in_logs(
+    http: aiohttp.ClientSession, gw: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    good, bad = token("admin"), token("admin", ttl=-60)
+    with caplog.at_level("DEBUG"):
+        for tok in (good, bad):
+            async with http.get(
+                f"{gw.url}/api/me", headers={"Authorization": f"Bearer {tok}"}
+            ) as r:
+                await r.read()
+            async with http.ws_connect(f"{gw.url}/ws?token={tok}") as sock:
+                await sock.receive(timeout=5)
+    assert good not in caplog.text
+    assert bad not in caplog.text

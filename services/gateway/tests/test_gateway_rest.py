@@ -6,7 +6,9 @@ import asyncio
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
+from aiohttp import web
 from gateway_support import (
     Gateway,
     alert_event,
@@ -23,6 +25,8 @@ from nats.aio.msg import Msg
 
 from kumowatch_common import events, streams, subjects
 from kumowatch_common.clock import now_ms
+from kumowatch_common.testing import free_port
+from kumowatch_gateway.http import error_middleware
 
 SEED_RULE_FIELDS = {
     "id", "name", "description", "enabled", "severity", "condition", "channels", "throttle",
@@ -476,3 +480,27 @@ async def test_test_notification_needs_a_notifier(
         assert bad["errors"][0]["field"] == "channel"
     finally:
         await sub.unsubscribe()
+
+
+async def test_unexpected_errors_are_500_json_without_detail(
+    http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def boom(_: web.Request) -> web.Response:
+        raise RuntimeError("internal detail 42")
+
+    app = web.Application(middlewares=[error_middleware])
+    app.router.add_get("/boom", boom)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with http.get(f"http://127.0.0.1:{port}/boom") as r:
+            assert r.status == 500
+            text = await r.text()
+        assert "internal detail" not in text
+        assert "Traceback" not in text
+        assert orjson.loads(text) == {"success": False, "message": "Internal server error"}
+        assert caplog.text.count("request failed") == 1
+    finally:
+        await runner.cleanup()
