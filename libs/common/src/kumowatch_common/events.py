@@ -474,6 +474,10 @@ class NotificationOutcome(Contract):
     retryable: bool | None = None
     durationMs: float | None = None
     suppressedCount: int = 0
+    instance: str | None = Field(default=None, description="notifier replica that made the attempt")
+    payload: AlertEvent | None = Field(
+        default=None, description="the alert event, kept on dead_letter records for replay"
+    )
 
 
 class NotificationTestRequest(Contract):

@@ -15,7 +15,7 @@ from nats.js import JetStreamContext
 
 from kumowatch_common import subjects
 from kumowatch_common.clock import Clock, now_ms
-from kumowatch_common.events import AlertEvent, Channel, NotificationOutcome, OutcomeKind
+from kumowatch_common.events import Channel, NotificationOutcome, OutcomeKind
 from kumowatch_notifier.errors import RetryableHandlerError
 from kumowatch_notifier.metrics import Metrics
 from kumowatch_notifier.notification import Notification
@@ -24,9 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class DeadLetter(NotificationOutcome):
-    """A ``dead_letter`` outcome with the alert event it gave up on (local until common has it)."""
-
-    payload: AlertEvent | None = None
+    """A ``dead_letter`` outcome; ``payload`` (from the common contract) holds the alert event."""
 
 
 class Recorder:
