@@ -30,6 +30,7 @@ async def test_service_that_loses_nats_reconnects_and_readyz_follows(
         lifecycle.runtime("test", settings, 0, stop) as rt,
         aiohttp.ClientSession() as session,
     ):
+        rt.mark_started()
         await _until(session, rt.port, 200, 10)
         fresh_nats.kill()
         await _until(session, rt.port, 503, 10)
@@ -66,3 +67,20 @@ async def test_service_starting_before_nats_becomes_ready_when_nats_arrives(
         with contextlib.suppress(Exception):
             await asyncio.wait_for(task, 10)
         server.cleanup()
+
+
+async def test_readyz_stays_not_ready_until_the_service_marks_itself_started(
+    nats_server: NatsServer,
+) -> None:
+    settings = ServiceSettings(nats_url=nats_server.url)
+    stop = asyncio.Event()
+    async with (
+        lifecycle.runtime("test", settings, 0, stop) as rt,
+        aiohttp.ClientSession() as session,
+    ):
+        async with session.get(f"http://127.0.0.1:{rt.port}/readyz") as resp:
+            assert resp.status == 503
+            assert (await resp.json())["checks"]["startup"]["ok"] is False
+        rt.mark_started()
+        await _until(session, rt.port, 200, 5)
+        stop.set()

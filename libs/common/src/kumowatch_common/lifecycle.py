@@ -80,9 +80,15 @@ class Runtime:
     app: web.Application
     instance: str
     port: int = 0
+    started: bool = False
     nc: Client = field(init=False)
     js: JetStreamContext = field(init=False)
     buckets: dict[str, KeyValue] = field(default_factory=dict)
+
+    def mark_started(self) -> None:
+        """Ready from now on (subject to the other checks): call once the service's own checks
+        are registered and its consumers exist, so ``/readyz`` never says ready too early."""
+        self.started = True
 
     def bucket(self, name: str) -> KeyValue:
         """A provisioned KV bucket by name (see ``streams.BUCKET_*``)."""
@@ -118,6 +124,7 @@ async def runtime(
             token=settings.nats_token.get_secret_value() if settings.nats_token else None,
         )
         readiness.add("nats", lambda: _nats_ready(rt))
+        readiness.add("startup", lambda: (rt.started, None if rt.started else "starting"))
         rt.nc = await kw_nats.connect(opts, metrics, stop)
         stack.push_async_callback(kw_nats.close, rt.nc)
         rt.js = kw_nats.jetstream(rt.nc)

@@ -160,4 +160,5 @@ async def serve(settings: Settings, stop: asyncio.Event, *, clock: Clock | None 
                 None if alerter.store.loaded.is_set() else "loading",
             ),
         )
+        rt.mark_started()
         await alerter.run(stop)

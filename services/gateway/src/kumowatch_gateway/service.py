@@ -35,6 +35,7 @@ async def serve(settings: Settings, stop: asyncio.Event, *, clock: Clock | None 
                 None if sync.synced else "replaying " + ",".join(sorted(sync.pending)),
             ),
         )
+        rt.mark_started()
         feeds = Feeds(
             rt.nc,
             rt.js,

@@ -104,6 +104,7 @@ async def serve(settings: Settings, stop: asyncio.Event, *, clock: Clock | None 
         await responder.start()
         stack.push_async_callback(responder.stop)
         started.set()
+        rt.mark_started()
         log.info("notifier started", extra={"instance": rt.instance, "consumer": consumer.name})
         async with asyncio.TaskGroup() as tg:
             tg.create_task(silences.run(stop), name="silences")

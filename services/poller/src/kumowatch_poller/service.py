@@ -75,6 +75,7 @@ async def serve(settings: Settings, stop: asyncio.Event, *, clock: Clock | None 
                         None if leases.healthy else "lease bucket unreachable",
                     ),
                 )
+                rt.mark_started()
                 try:
                     await leases.run(stop)
                 finally:
