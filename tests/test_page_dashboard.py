@@ -492,6 +492,8 @@ async def _walk(
     # A phone: everything fits the width; the alert shows as acknowledged.
     phone, phone_watch = await open_page(browser, page_url, admin, PHONE)
     await phone.wait_for_selector('#conn[data-state="live"]', timeout=10_000)
+    await phone.reload()  # still signed in: the token is in this tab's sessionStorage
+    await phone.wait_for_selector('#conn[data-state="live"]', timeout=10_000)
     await phone.select_option("#alerts-filter", "all")
     await phone.locator(f'#alerts-list li[data-alert-id="{alert_id}"]').wait_for(timeout=10_000)
     await phone.wait_for_selector(f'#queues-body tr[data-node="{node1}"]', timeout=20_000)
@@ -535,7 +537,9 @@ async def _is_positive(locator: Any) -> bool:
 
 
 async def _only(rows: Any, others: Any) -> bool:
-    return await rows.count() > 0 and await others.count() == 0
+    shown: int = await rows.count()
+    foreign: int = await others.count()
+    return shown > 0 and foreign == 0
 
 
 async def _changed(current: Awaitable[str], before: str) -> bool:
@@ -569,6 +573,16 @@ async def test_expired_token_asks_for_a_new_one(stack: Stack, browser: Any) -> N
         await page.wait_for_selector("#signin:not([hidden])", timeout=20_000)
         assert "Your session expired" in await page.inner_text("#signin-error")
         assert await page.evaluate("sessionStorage.getItem('kumowatch.token')") is None
+        # Pasting: nonsense is refused here, a fresh token signs in again.
+        await page.fill("#token-input", "not a token")
+        await page.click("#signin-form button[type=submit]")
+        assert "does not look like a JWT" in await page.inner_text("#signin-error")
+        fresh = token("operator", sub="page-pasted")
+        await page.fill("#token-input", fresh)
+        await page.click("#signin-form button[type=submit]")
+        await page.wait_for_selector('#conn[data-state="live"]', timeout=10_000)
+        assert await page.text_content("#who-role") == "operator"
+        assert await page.evaluate("sessionStorage.getItem('kumowatch.token')") == fresh
         assert not watch.errors, "\n".join(watch.errors)
     finally:
         for context in browser.contexts:
@@ -582,6 +596,8 @@ async def test_lost_gateway_shows_reconnecting_and_recovers(stack: Stack, browse
     try:
         page, watch = await open_page(browser, url, token("viewer", sub="page-reconnect"), DESKTOP)
         await page.wait_for_selector('#conn[data-state="live"]', timeout=10_000)
+        # Requests in flight when the gateway dies would fail (and say so in the console).
+        await page.wait_for_selector('#dashboard[data-loaded="true"]', timeout=10_000)
         stack.gateway.kill()
         await page.wait_for_selector(
             '#conn[data-state="reconnecting"], #conn[data-state="lost"]', timeout=10_000

@@ -104,6 +104,7 @@ function start(session) {
   if (current) signOut();
   $("signin").hidden = true;
   $("dashboard").hidden = false;
+  delete $("dashboard").dataset.loaded;
   $("who").hidden = false;
   $("who-name").textContent = session.username;
   $("who-role").textContent = session.roleName;
@@ -152,6 +153,8 @@ function start(session) {
   live.start();
   refresh().then(() => {
     loaded = true;
+    // For people and tests alike: the first snapshot is in.
+    $("dashboard").dataset.loaded = "true";
   });
 
   timers.push(

@@ -5,6 +5,8 @@ import { count, filterGlob, globMatch } from "../format.js";
 
 const SHOWN = 25;
 const STALE_MS = 60_000;
+// Beyond this many queues (a fleet with 100k queues), only the largest are kept in the page.
+const KEEP = 5_000;
 
 function key(q) {
   return `${q.node}\u0000${q.kind || "scheduled"}\u0000${q.queueName}`;
@@ -75,6 +77,10 @@ export class QueuesView {
     // A queue missing from its node's recent snapshots has drained or been pruned.
     for (const [k, q] of this.queues) {
       if ((this.newestByNode.get(q.node) || 0) - Number(q.timestamp) > STALE_MS) this.queues.delete(k);
+    }
+    if (this.queues.size > KEEP) {
+      const smallest = [...this.queues].sort((a, b) => Number(a[1].size) - Number(b[1].size));
+      for (const [k] of smallest.slice(0, this.queues.size - KEEP)) this.queues.delete(k);
     }
     const f = this.filters();
     const rows = [];
