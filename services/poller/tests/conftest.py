@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kumowatch_sim import SimCluster, SimConfig
 
-#: Copies of reference/kumomta-samples (literal KumoMTA formats), first line a source comment.
-SAMPLES = Path(__file__).parent / "samples"
-
 StartCluster = Callable[..., Awaitable[SimCluster]]
-
-
-def sample(name: str) -> str:
-    """A reference sample without its first (source comment) line."""
-    return (SAMPLES / name).read_text().split("\n", 1)[1]
 
 
 @pytest.fixture

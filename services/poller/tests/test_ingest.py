@@ -12,8 +12,8 @@ import nats
 import orjson
 import pytest
 from ingest_helpers import endpoint
+from poller_samples import sample
 
-from conftest import sample
 from kumowatch_common.events import KumoLogEvent
 from kumowatch_poller.logrecords import dedup_id
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from poller_samples import sample
 
-from conftest import sample
 from kumowatch_poller.errors import MetricsParseError
 from kumowatch_poller.jsonmetrics import parse_json, repair
 from kumowatch_poller.metricset import LABEL_SEP, WANTED

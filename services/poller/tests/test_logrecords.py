@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from poller_samples import sample
 
-from conftest import sample
 from kumowatch_common.events import KumoLogRecord
 from kumowatch_poller.errors import BadRequestError
 from kumowatch_poller.logrecords import dedup_id, resolve_node, split_body, summary, validate

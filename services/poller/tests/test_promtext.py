@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
+from poller_samples import sample
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import sample
 from kumowatch_poller.metricset import LABEL_SEP, WANTED
 from kumowatch_poller.promtext import parse_text
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
 from aiohttp import web
-from sim_helpers import Receiver
+from sim_helpers import Receiver, StartCluster
 
 from kumowatch_sim import SimCluster, SimConfig
-
-StartCluster = Callable[..., Awaitable[SimCluster]]
 
 
 @pytest.fixture

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
+
+from kumowatch_sim import SimCluster
 
 Metrics = dict[str, list[tuple[dict[str, str], float]]]
 
@@ -61,3 +63,7 @@ async def get_metrics(http: aiohttp.ClientSession, url: str) -> Metrics:
     async with http.get(url + "/metrics") as resp:
         assert resp.status == 200
         return parse_metrics(await resp.text())
+
+
+#: The ``start_cluster`` fixture: ``await start_cluster(**SimConfig fields)``.
+StartCluster = Callable[..., Awaitable[SimCluster]]

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import aiohttp
-from sim_helpers import Receiver, get_metrics, value
+from sim_helpers import Receiver, StartCluster, get_metrics, value
 
-from conftest import StartCluster
 from kumowatch_sim import LogRecord
 
 

@@ -8,8 +8,7 @@ import time
 
 import aiohttp
 import pytest
-
-from conftest import StartCluster
+from sim_helpers import StartCluster
 
 KUMO_PATHS = ("/metrics", "/metrics.json", "/api/check-liveness/v1", "/api/admin/suspend/v1")
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from sim_helpers import Receiver
+from sim_helpers import Receiver, StartCluster
 
-from conftest import StartCluster
 from kumowatch_sim import LogRecord
 
 

@@ -7,9 +7,7 @@ import re
 
 import aiohttp
 import pytest
-from sim_helpers import parse_metrics, value
-
-from conftest import StartCluster
+from sim_helpers import StartCluster, parse_metrics, value
 
 # kumomta-api.md §2.3: queue, delivery and health metrics and their label names.
 EXPECTED: dict[str, tuple[str, ...]] = {

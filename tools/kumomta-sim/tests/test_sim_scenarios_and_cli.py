@@ -11,8 +11,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from sim_helpers import StartCluster
 
-from conftest import StartCluster
 from kumowatch_sim import ScenarioError, load_scenario_file
 from kumowatch_sim.bench import metrics_render_seconds_async
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import aiohttp
-from sim_helpers import Metrics, get_metrics, value
+from sim_helpers import Metrics, StartCluster, get_metrics, value
 
-from conftest import StartCluster
 from kumowatch_sim import TrafficModel
 
 AGGREGATES = ("total_messages_delivered", "total_messages_transfail", "total_messages_fail")
