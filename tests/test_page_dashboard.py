@@ -542,6 +542,10 @@ async def _only(rows: Any, others: Any) -> bool:
     return shown > 0 and foreign == 0
 
 
+async def _contains(text: Awaitable[str], part: str) -> bool:
+    return part in await text
+
+
 async def _changed(current: Awaitable[str], before: str) -> bool:
     return (await current) != before
 
@@ -572,6 +576,8 @@ async def test_expired_token_asks_for_a_new_one(stack: Stack, browser: Any) -> N
         await page.wait_for_selector("#dashboard:not([hidden])", timeout=10_000)
         await page.wait_for_selector("#signin:not([hidden])", timeout=20_000)
         assert "Your session expired" in await page.inner_text("#signin-error")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SHOTS / "signin-expired.png"), caret="initial")
         assert await page.evaluate("sessionStorage.getItem('kumowatch.token')") is None
         # Pasting: nonsense is refused here, a fresh token signs in again.
         await page.fill("#token-input", "not a token")
@@ -584,6 +590,25 @@ async def test_expired_token_asks_for_a_new_one(stack: Stack, browser: Any) -> N
         assert await page.text_content("#who-role") == "operator"
         assert await page.evaluate("sessionStorage.getItem('kumowatch.token')") == fresh
         assert not watch.errors, "\n".join(watch.errors)
+
+        # A token the gateway did not sign: back to sign-in, saying it was refused.
+        await page.click("#sign-out")
+        forged = jwt.encode(
+            {"sub": "mallory", "roles": ["admin"], "exp": int(time.time()) + 600},
+            "not-the-gateway-secret-" + "x" * 20,
+            algorithm="HS256",
+        )
+        await page.fill("#token-input", forged)
+        await page.click("#signin-form button[type=submit]")
+        await page.wait_for_selector("#signin:not([hidden])", timeout=10_000)
+        await until(
+            lambda: _contains(page.inner_text("#signin-error"), "refused this token"),
+            10,
+            "the refusal message",
+        )
+        # The browser itself notes each 401 answer in the console; nothing else may appear.
+        unexpected = [e for e in watch.errors if "status of 401" not in e]
+        assert not unexpected, "\n".join(unexpected)
     finally:
         for context in browser.contexts:
             await context.close()

@@ -77,10 +77,18 @@ function signOut(message = "", state = "closed") {
   showSignIn(message);
 }
 
-function expired() {
+const EXPIRED = "Your session expired — paste a new token.";
+
+/** Back to sign-in: the token expired, or the gateway refused it (`why`, its message). */
+function expired(why = "") {
   banner("");
-  setConnection("expired", "Session expired");
-  signOut("Your session expired — paste a new token.", "expired");
+  setConnection("expired", why ? "Signed out" : "Session expired");
+  signOut(why ? `The gateway refused this token (${why}) — paste a new token.` : EXPIRED, "expired");
+}
+
+function refusal(error) {
+  const message = error && error.message ? String(error.message) : "";
+  return /expired/i.test(message) ? "" : message;
 }
 
 function describeState(info) {
@@ -110,7 +118,7 @@ function start(session) {
   $("who-role").textContent = session.roleName;
   banner("");
 
-  const api = new Api(session.token, () => expired());
+  const api = new Api(session.token, (error) => expired(refusal(error)));
   const live = new LiveSocket(session.token, SUBSCRIPTIONS);
   const scope = new AbortController();
   const ctx = { api, live, session, toast, report, signal: scope.signal, nodeNames: () => {} };
@@ -138,7 +146,7 @@ function start(session) {
     if (!current || current.live !== live) return;
     const [state, text] = describeState(info);
     setConnection(state, text);
-    if (info.state === "expired") expired();
+    if (info.state === "expired") expired(info.error === "token_expired" ? "" : refusal(info));
     else if (info.state === "lost") banner("Lost contact with the gateway. The page keeps trying and will refresh itself when it is back.", "bad");
     else if (info.state === "reconnecting" && info.tooSlow) banner("The gateway dropped this page for reading too slowly; reconnecting.");
     else if (info.state === "live") banner("");

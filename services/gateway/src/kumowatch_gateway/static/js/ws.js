@@ -111,7 +111,10 @@ export class LiveSocket extends EventTarget {
       } catch {
         return;
       }
-      if (frame && typeof frame.event === "string") this.emit(frame.event, frame.data ?? {});
+      if (!frame || typeof frame.event !== "string") return;
+      // The gateway says why before it closes with 4401 (expired, or refused outright).
+      if (frame.event === "error") this.lastError = frame.data;
+      this.emit(frame.event, frame.data ?? {});
     };
     // An error is always followed by close, which decides what to do.
     ws.onerror = () => {};
@@ -121,7 +124,8 @@ export class LiveSocket extends EventTarget {
       this.ws = null;
       if (event.code === CLOSE_UNAUTHORIZED) {
         this.stopped = true;
-        this.emit("state", { state: "expired", code: event.code, reason: event.reason });
+        const why = this.lastError || {};
+        this.emit("state", { state: "expired", code: event.code, reason: event.reason, error: why.code, message: why.message });
         return;
       }
       this.scheduleReconnect(event.code, event.reason);
