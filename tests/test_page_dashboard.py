@@ -6,7 +6,12 @@ One walk through the page: sign in with the one-click fragment link, see nodes, 
 queues, create a sensitive bounce rule, spike gmail bounces at the simulator, see the alert appear,
 acknowledge it with a note, silence it, edit the rule's threshold and toggle it; then the same page
 on a 390-px phone and with a viewer token (which is offered no actions). No console errors
-anywhere. Screenshots of every view go to build/screenshots/ (ignored by git).
+anywhere. Screenshots of every view go to build/screenshots/ (ignored by git). Two more walks:
+an expired token (and a pasted one, and one the gateway did not sign), and a gateway killed and
+restarted under an open page.
+
+Until the gateway serves ``/static/``, ``_front`` (below) serves the page's files itself and
+forwards REST and ``/ws`` to the real gateway; once the gateway serves them, it is not used.
 """
 
 from __future__ import annotations
