@@ -9,9 +9,6 @@ on a 390-px phone and with a viewer token (which is offered no actions). No cons
 anywhere. Screenshots of every view go to build/screenshots/ (ignored by git). Two more walks:
 an expired token (and a pasted one, and one the gateway did not sign), and a gateway killed and
 restarted under an open page.
-
-Until the gateway serves ``/static/``, ``_front`` (below) serves the page's files itself and
-forwards REST and ``/ws`` to the real gateway; once the gateway serves them, it is not used.
 """
 
 from __future__ import annotations
@@ -150,7 +147,6 @@ def stack(nats_server: NatsServer) -> Iterator[Stack]:
                     "PORT": str(ports["gateway"]),
                     "JWT_SECRET": SECRET,
                     "KUMOWATCH_ENV": "development",
-                    "CORS_ORIGIN": gateway_url,
                 },
                 port=ports["gateway"],
             ),
@@ -170,75 +166,6 @@ def stack(nats_server: NatsServer) -> Iterator[Stack]:
 
 # --------------------------------------------------------------------------- dev stand-in
 
-STATIC = ROOT / "services" / "gateway" / "src" / "kumowatch_gateway" / "static"
-
-
-async def _gateway_serves_static(url: str) -> bool:
-    async with aiohttp.ClientSession() as http, http.get(f"{url}/static/js/main.js") as resp:
-        return resp.status == 200
-
-
-async def _front(gateway: str) -> tuple[str, Any]:
-    """DEV ONLY, until the gateway serves /static/: the page's files from the package directory,
-    everything else (REST and /ws) forwarded to the real gateway."""
-    from aiohttp import WSMsgType, web
-
-    http = aiohttp.ClientSession()
-
-    async def index(_: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC / "index.html")
-
-    async def forward(request: web.Request) -> web.StreamResponse:
-        if request.path == "/ws":
-            try:
-                upstream = await http.ws_connect(gateway.replace("http", "ws") + "/ws")
-            except aiohttp.ClientError:
-                return web.Response(status=502)
-            client = web.WebSocketResponse()
-            await client.prepare(request)
-            async with upstream:
-
-                async def up() -> None:
-                    async for msg in client:
-                        if msg.type == WSMsgType.TEXT:
-                            await upstream.send_str(msg.data)
-                    await upstream.close()
-
-                task = asyncio.create_task(up())
-                try:
-                    async for msg in upstream:
-                        if msg.type == WSMsgType.TEXT:
-                            await client.send_str(msg.data)
-                    await client.close(code=upstream.close_code or 1000)
-                except ConnectionError:
-                    pass
-                task.cancel()
-            return client
-        headers = {
-            k: v
-            for k, v in request.headers.items()
-            if k.lower() in ("authorization", "content-type")
-        }
-        async with http.request(
-            request.method, gateway + request.path_qs, data=await request.read(), headers=headers
-        ) as resp:
-            body = await resp.read()
-            return web.Response(body=body, status=resp.status, content_type=resp.content_type)
-
-    app = web.Application()
-    app.router.add_get("/", index)
-    app.router.add_static("/static/", STATIC)
-    app.router.add_route("*", "/{tail:.*}", forward)
-    runner = web.AppRunner(app, shutdown_timeout=1.0)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-
-    async def close() -> None:
-        await runner.cleanup()
-        await http.close()
-
-    return f"http://127.0.0.1:{port}", close
 
 
 # --------------------------------------------------------------------------- the browser
@@ -356,11 +283,7 @@ async def test_dashboard_live_alert_acknowledge_and_rule_toggle(stack: Stack, br
     node1, node2 = sorted(stack.nodes)
     rule_id = f"{stack.prefix}-bounce"
     close = None
-    if not await _gateway_serves_static(stack.url):
-        page_url, close = await _front(stack.url)
-        print(f"DEV: the gateway does not serve /static/ yet; page served by {page_url}")
-    else:
-        page_url = stack.url
+    page_url = stack.url
     async with aiohttp.ClientSession() as http:
         rest = Rest(http, stack.url, admin)
         try:
@@ -568,9 +491,7 @@ async def _rule_field(rest: Rest, rule_id: str, check: Callable[[dict[str, Any]]
 
 
 async def _page_url(stack: Stack) -> tuple[str, Callable[[], Awaitable[None]] | None]:
-    if await _gateway_serves_static(stack.url):
-        return stack.url, None
-    return await _front(stack.url)
+    return stack.url, None
 
 
 async def test_expired_token_asks_for_a_new_one(stack: Stack, browser: Any) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
+from importlib import resources
+from pathlib import Path
 from typing import Final
 
 import orjson
@@ -83,6 +85,9 @@ def create_app(
     app.router.add_get("/api/openapi.json", _openapi)
     app.router.add_get("/ws", ws.handle)
     app.router.add_get("/", routes_ops.index)
+    static = Path(str(resources.files("kumowatch_gateway").joinpath("static")))
+    if static.is_dir():
+        app.router.add_static("/static/", static, follow_symlinks=False)
     app.cleanup_ctx.append(_sweeper(app[HUB]))
     app.on_shutdown.append(_close_clients)
     return app

@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit
 
 import orjson
 from aiohttp import web
@@ -253,9 +254,12 @@ def cors_middleware(allowed: frozenset[str]) -> Middleware:
 
 
 def origin_allowed(request: web.Request) -> bool:
-    """True when there is no Origin header, or it is one of the CORS origins."""
+    """True when there is no Origin header, it is the gateway's own origin (the built-in page),
+    or it is one of the CORS origins."""
     origin = request.headers.get("Origin")
     if origin is None:
+        return True
+    if urlsplit(origin).netloc == request.host:
         return True
     allowed = request.app[CORS_ORIGINS]
     return "*" in allowed or origin.rstrip("/") in allowed

@@ -229,11 +229,22 @@ async def me(request: web.Request) -> web.Response:
     return json_response(principal(request).public())
 
 
+#: The page loads only its own files and talks only to its own origin (REST and /ws).
+PAGE_CSP: Final = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
 async def index(request: web.Request) -> web.StreamResponse:
     """The dashboard page when the package ships one, else a pointer to the API document."""
     page = resources.files("kumowatch_gateway").joinpath("static/index.html")
     if page.is_file():
-        return web.Response(body=page.read_bytes(), content_type="text/html", charset="utf-8")
+        resp = web.Response(body=page.read_bytes(), content_type="text/html", charset="utf-8")
+        resp.headers["Content-Security-Policy"] = PAGE_CSP
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["Referrer-Policy"] = "no-referrer"
+        return resp
     return web.Response(text=_FALLBACK_INDEX, content_type="text/html")
 
 
