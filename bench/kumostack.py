@@ -21,6 +21,7 @@ SERVICES: Final = (
     ("poller", "kumowatch_poller", "POLLER_PORT"),
     ("alerter", "kumowatch_alerter", "ALERTER_PORT"),
     ("notifier", "kumowatch_notifier", "NOTIFIER_PORT"),
+    ("gateway", "kumowatch_gateway", "PORT"),
 )
 
 
@@ -35,8 +36,8 @@ def runnable(module: str) -> str | None:
 
 
 def available() -> dict[str, str | None]:
-    """Per service: None when it can run, else the reason."""
-    return {name: runnable(module) for name, module, _ in SERVICES}
+    """Per detection service (poller, alerter, notifier): None when it can run, else why not."""
+    return {name: runnable(module) for name, module, _ in SERVICES if name != "gateway"}
 
 
 @dataclass
