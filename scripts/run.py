@@ -122,6 +122,8 @@ def plan(env: dict[str, str]) -> tuple[list[Child], dict[str, str]]:
             str(sim_port),
             "--scenario",
             env.get("KUMOWATCH_SIM_SCENARIO", "steady"),
+            "--rate",
+            env.get("KUMOWATCH_SIM_RATE", "160"),
         ]
         if has_main("kumowatch_poller"):
             argv += [
