@@ -11,6 +11,7 @@ Figures are wall-clock on whatever machine runs them; nothing here asserts a thr
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import gc
 import itertools
@@ -22,7 +23,7 @@ import statistics
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 import nats
@@ -185,66 +186,131 @@ def _log_event(seq: int) -> KumoLogEvent:
 def _client_worker(
     base: str, token: str, clients: int, total: int, ready: Any, results: Any, stop: Any
 ) -> None:
-    """One client process: connect, report ready, collect (sent, latency) until all arrived."""
+    """One client process: connect, report ready, collect (sent, latency) until all arrived.
+
+    The clients are :class:`_LightClient` protocols (frames parsed in ``data_received``, no task
+    per socket), so that 1,000 sockets in two processes measure the gateway's fan-out rather
+    than the client library's per-frame cost.
+    """
     _raise_fd_limit(clients + 256)
 
     async def main() -> tuple[int, list[tuple[float, float]]]:
         samples: list[tuple[float, float]] = []
-        received = 0
         done = asyncio.Event()
         expected = total * clients
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-            sockets = await _connect_all(http, base, token, clients)
-            ready.put(len(sockets))
+        counter = [0]
 
-            async def reader(ws: aiohttp.ClientWebSocketResponse) -> None:
-                nonlocal received
-                async for msg in ws:
-                    if msg.type != aiohttp.WSMsgType.TEXT:
-                        break
-                    now = time.time()
-                    doc = orjson.loads(msg.data)
-                    if doc["event"] != "message:status":
-                        continue
-                    sent = float(doc["data"]["details"])
-                    samples.append((sent, now - sent))
-                    received += 1
-                    if received >= expected:
-                        done.set()
+        def on_event(payload: bytes) -> None:
+            now = time.time()
+            if not payload.startswith(b'{"event":"message:status"'):
+                return
+            sent = float(orjson.loads(payload)["data"]["details"])
+            samples.append((sent, now - sent))
+            counter[0] += 1
+            if counter[0] >= expected:
+                done.set()
 
-            tasks = [asyncio.create_task(reader(ws)) for ws in sockets]
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), 60 + total)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            for ws in sockets:
-                await ws.close()
-        return received, samples
+        loop = asyncio.get_running_loop()
+        host, port = base.removeprefix("http://").split(":")
+        sem = asyncio.Semaphore(64)
+
+        async def one() -> _LightClient:
+            async with sem:
+                proto = _LightClient(f"{host}:{port}", token, on_event)
+                await loop.create_connection(lambda: proto, host, int(port))
+                await asyncio.wait_for(proto.subscribed, 30)
+                return proto
+
+        protos = await asyncio.gather(*(one() for _ in range(clients)))
+        ready.put(len(protos))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), 60 + total)
+        for proto in protos:
+            proto.close()
+        return counter[0], samples
 
     results.put(asyncio.run(main()))
     stop.wait(30)
 
 
-async def _connect_all(
-    http: aiohttp.ClientSession, base: str, token: str, clients: int
-) -> list[aiohttp.ClientWebSocketResponse]:
-    sem = asyncio.Semaphore(64)
-    sub = orjson.dumps({"event": "subscribe:messages", "data": {"node": BENCH_NODE}}).decode()
+class _LightClient(asyncio.Protocol):
+    """A minimal RFC 6455 client: handshake with a Bearer header, masked frames out, unmasked
+    frames in. It subscribes to messages for the bench node and waits for the pong."""
 
-    async def one() -> aiohttp.ClientWebSocketResponse:
-        async with sem:
-            ws = await http.ws_connect(
-                f"{base}/ws", headers={"Authorization": f"Bearer {token}"}, heartbeat=None
-            )
-            await ws.receive()  # connection:status
-            await ws.send_str(sub)
-            await ws.send_str('{"event":"ping"}')
-            while orjson.loads((await ws.receive()).data)["event"] != "pong":
-                pass
-            return ws
+    _SUB: Final = orjson.dumps({"event": "subscribe:messages", "data": {"node": BENCH_NODE}})
 
-    return list(await asyncio.gather(*(one() for _ in range(clients))))
+    def __init__(self, hostport: str, token: str, on_event: Any) -> None:
+        self.hostport = hostport
+        self.token = token
+        self.on_event = on_event
+        self.buf = bytearray()
+        self.upgraded = False
+        self.transport: asyncio.Transport | None = None
+        self.subscribed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        key = base64.b64encode(secrets.token_bytes(16)).decode()
+        transport.write(
+            (
+                f"GET /ws HTTP/1.1\r\nHost: {self.hostport}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {self.token}\r\n\r\n"
+            ).encode()
+        )
+
+    def send(self, payload: bytes, opcode: int = 1) -> None:
+        mask = secrets.token_bytes(4)
+        n = len(payload)
+        head = (
+            bytes((0x80 | opcode, 0x80 | n))
+            if n < 126
+            else bytes((0x80 | opcode, 0xFE)) + n.to_bytes(2, "big")
+        )
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        assert self.transport is not None
+        self.transport.write(head + mask + masked)
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        if not self.upgraded:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not buf.startswith(b"HTTP/1.1 101"):
+                raise ConnectionError(bytes(buf[:80]).decode(errors="replace"))
+            del buf[: end + 4]
+            self.upgraded = True
+            self.send(self._SUB)
+            self.send(b'{"event":"ping"}')
+        while len(buf) >= 2:
+            n = buf[1] & 0x7F
+            head = 2
+            if n == 126:
+                if len(buf) < 4:
+                    return
+                n, head = int.from_bytes(buf[2:4], "big"), 4
+            elif n == 127:
+                if len(buf) < 10:
+                    return
+                n, head = int.from_bytes(buf[2:10], "big"), 10
+            if len(buf) < head + n:
+                return
+            opcode = buf[0] & 0x0F
+            payload = bytes(buf[head : head + n])
+            del buf[: head + n]
+            if opcode == 1:
+                if not self.subscribed.done() and payload.startswith(b'{"event":"pong"'):
+                    self.subscribed.set_result(None)
+                self.on_event(payload)
+            elif opcode == 9:
+                self.send(payload, opcode=10)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
 
 
 async def alerts_list_p99(alerts: int = 100_000, requests: int = 500) -> dict[str, Any]:

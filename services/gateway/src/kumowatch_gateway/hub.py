@@ -7,6 +7,11 @@ that key in place, so a slow reader gets the latest value instead of every value
 outbox is full, new unkeyed frames are dropped and the client is marked behind; a client that
 stays behind for ``slow_after`` seconds is closed with 1013 (try again later). One writer task per
 client sends frames in order, with the transport's back-pressure.
+
+Fast path: server-to-client frames are unmasked, so the framed bytes of one event are the same
+for every client and are built once. A client whose outbox is empty, whose writer is idle and
+whose transport buffer is small gets them written straight to its transport, with no task
+switch; everyone else takes the outbox path above, which keeps order and back-pressure.
 """
 
 from __future__ import annotations
@@ -74,6 +79,22 @@ NO_ATTRS: Final = Attrs()
 NO_FILTER: Final = Filter()
 
 
+#: Above this many bytes buffered in a client's transport, frames take the outbox path.
+FAST_PATH_LIMIT: Final = 64 * 1024
+
+
+def ws_text_frame(payload: bytes) -> bytes:
+    """RFC 6455 framing of one unmasked, final text frame (what a server sends)."""
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x81, n))
+    elif n < 65536:
+        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    return header + payload
+
+
 def frame(event: str, data: Any) -> bytes:
     """One ``{"event", "data"}`` text frame; ``data`` may be pre-encoded JSON bytes."""
     body = data if isinstance(data, bytes) else orjson.dumps(data)
@@ -137,12 +158,31 @@ class Client:
         self.behind_since: float | None = None
         self.writer: asyncio.Task[None] | None = None
         self.closing = False
+        self._busy = False
 
-    def put(self, data: bytes, key: str | None, metrics: HubMetrics | None = None) -> bool:
-        """Queue a frame; False when it was dropped because the outbox is full."""
+    def put(
+        self,
+        data: bytes,
+        key: str | None,
+        metrics: HubMetrics | None = None,
+        wire: bytes | None = None,
+    ) -> bool:
+        """Queue a frame (or write ``wire``, its framed bytes, at once when the client is idle);
+        False when it was dropped because the outbox is full."""
         if self.closing:
             return False
         box = self._outbox
+        t = self.transport
+        if (
+            wire is not None
+            and not box
+            and not self._busy
+            and t is not None
+            and not t.is_closing()
+            and t.get_write_buffer_size() < FAST_PATH_LIMIT
+        ):
+            t.write(wire)
+            return True
         if key is not None and key in box:
             box[key] = data
             if metrics is not None:
@@ -169,11 +209,13 @@ class Client:
         try:
             while True:
                 await self._ready.wait()
+                self._busy = True
                 while box:
                     _, data = box.popitem(last=False)
                     await ws.send_frame(data, WSMsgType.TEXT)
                     if self.behind_since is not None and len(box) < self.capacity // 2:
                         self.behind_since = None
+                self._busy = False
                 self._ready.clear()
         except (ConnectionError, RuntimeError):
             pass  # the socket closed under us; the reader side cleans up
@@ -253,6 +295,7 @@ class Hub:
         if not members:
             return 0
         encoded: bytes | None = None
+        wire: bytes | None = None
         count = 0
         m = self.metrics
         for client in members:
@@ -261,7 +304,8 @@ class Hub:
             if encoded is None:
                 payload = data() if callable(data) else data
                 encoded = frame(event, payload)
-            if client.put(encoded, key, m):
+                wire = ws_text_frame(encoded)
+            if client.put(encoded, key, m, wire):
                 count += 1
         if count:
             m.frames.inc(count)
