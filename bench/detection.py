@@ -3,7 +3,8 @@
 Both products watch the same simulator nodes at once, so each trial's change is measured by
 kumowatch and by Prometheus + Alertmanager from the same instant. A trial waits for kumowatch's
 resolved notification and for the window to drain before the next one starts; Prometheus gets a
-new ``trial`` label per trial, so each trial is a fresh Alertmanager group.
+new alert per trial (the scenario changes a new provider or queue each time), so each trial is a
+fresh alert and Alertmanager group in both products.
 """
 
 from __future__ import annotations
@@ -73,17 +74,17 @@ async def run_scenario(
     progress.step(f"{phase.name}/{scenario.key}: warming up {warm:.0f} s")
     await asyncio.sleep(warm)
     for i in range(trials):
-        trial = f"{phase.name}-{scenario.key}-{i + 1}-{uuid.uuid4().hex[:4]}"
-        if phase.prom is not None:
-            await phase.prom.set_trial(prom_rule.name, trial)
         mark = len(rx.deliveries)
-        t0 = await scenario.start(sim)
+        t0 = await scenario.start(sim, i)
+        labels = dict(scenario.labels)
         waits: dict[str, Any] = {}
         if phase.kumo is not None:
-            waits["kumowatch"] = rx.wait_for(kumowatch_alert(rid), phase.timeout, mark)
+            waits["kumowatch"] = rx.wait_for(
+                kumowatch_alert(rid, labels=labels), phase.timeout, mark
+            )
         if phase.prom is not None:
-            labels = {"alertname": prom_rule.name, "trial": trial}
-            waits["prometheus"] = rx.wait_for(am_alert(labels), phase.timeout, mark)
+            am_labels = {"alertname": prom_rule.name, **labels}
+            waits["prometheus"] = rx.wait_for(am_alert(am_labels), phase.timeout, mark)
         got = dict(zip(waits, await asyncio.gather(*waits.values()), strict=True))
         result.trials += 1
         parts = []
@@ -95,6 +96,8 @@ async def run_scenario(
             else:
                 result.missed[product] += 1
                 parts.append(f"{product} missed")
+                if product == "prometheus" and phase.prom is not None:
+                    parts.append(await prom_diagnosis(phase.prom, prom_rule.expr))
         progress.step(
             f"{phase.name}/{scenario.key}: trial {i + 1}/{trials}: {', '.join(parts)}"
             f" (crossing {seconds(scenario.crossing)})"
@@ -104,7 +107,8 @@ async def run_scenario(
         if i + 1 < trials:
             await scenario.settle(sim, phase.timeout)
             if got.get("kumowatch"):
-                await rx.wait_for(kumowatch_alert(rid, "resolved"), scenario.drain + 60, mark)
+                resolved = kumowatch_alert(rid, "resolved", labels)
+                await rx.wait_for(resolved, scenario.drain + 60, mark)
             if phase.prom is not None:
                 await prom_clear(phase.prom, prom_rule.expr, phase.timeout)
             left = scenario.drain - (time.monotonic() - reset_at)
@@ -264,3 +268,16 @@ def result_row(result: ScenarioResult, kumo_reason: str | None = None) -> Row:
         ratios,
         notes + (f"; {result.note}" if result.note else ""),
     )
+
+
+async def prom_diagnosis(prom: PromStack, expr: str) -> str:
+    """Why Prometheus did not notify: its view of the targets, the value, and its alerts."""
+    try:
+        up = await prom.query("up")
+        value = await prom.query(expr.rsplit(">", 1)[0])
+        alerts = await prom.alerts()
+    except Exception as exc:
+        return f"[diagnosis failed: {exc}]"
+    ups = {r["metric"].get("node"): r["value"][1] for r in up}
+    vals = [r["value"][1] for r in value]
+    return f"[up {ups}; value {vals}; prometheus alerts {alerts}]"

@@ -2,8 +2,10 @@
 
 Each stack gets its own temporary config and data directories and free loopback ports; no
 systemd. ``ensure_installed()`` installs the packages with apt-get when the binaries are absent.
-Rules are rewritten and reloaded (``POST /-/reload``) per trial so every trial is a fresh
-Alertmanager group (``group_by: [alertname, trial]``), as a new incident would be.
+Rules are fixed at start: a reload (``POST /-/reload``) also reloads Prometheus's Alertmanager
+targets, and an alert that fires during that moment is only re-sent after
+``--rules.alert.resend-delay`` (1 m), so the harness never reloads mid-run. Each trial instead
+raises an alert with new labels (``group_by: [alertname, node, provider, queue]``), a new group.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ class PromTimers:
 
 @dataclass(frozen=True, slots=True)
 class PromRule:
-    """One alerting rule: PromQL expression and its static labels (``trial`` added per trial)."""
+    """One alerting rule: PromQL expression and its static labels."""
 
     name: str
     expr: str
@@ -88,7 +90,6 @@ class PromStack:
     prometheus: Child | None = None
     alertmanager: Child | None = None
     rules: dict[str, PromRule] = field(default_factory=dict)
-    trials: dict[str, str] = field(default_factory=dict)
 
     @property
     def prom_url(self) -> str:
@@ -123,7 +124,10 @@ class PromStack:
         }
 
     def _am_config(self) -> dict[str, Any]:
-        route: dict[str, Any] = {"receiver": "bench", "group_by": ["alertname", "trial"]}
+        route: dict[str, Any] = {
+            "receiver": "bench",
+            "group_by": ["alertname", "node", "provider", "queue"],
+        }
         if self.timers.group_wait:
             route["group_wait"] = self.timers.group_wait
         if self.timers.group_interval:
@@ -147,7 +151,7 @@ class PromStack:
                         {
                             "alert": r.name,
                             "expr": r.expr,
-                            "labels": {**r.labels, "trial": self.trials.get(r.name, "0")},
+                            "labels": dict(r.labels),
                         }
                         for r in self.rules.values()
                     ],
@@ -196,19 +200,8 @@ class PromStack:
         return self
 
     def add_rule(self, rule: PromRule) -> None:
-        """Add a rule (takes effect at start or at the next ``set_trial``)."""
+        """Add a rule (before ``start``)."""
         self.rules[rule.name] = rule
-
-    async def set_trial(self, rule: str, trial: str) -> None:
-        """Give ``rule`` a new ``trial`` label (a fresh alert and group) and reload Prometheus."""
-        self.trials[rule] = trial
-        self._write("rules.yml", self._rules_file())
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(self.prom_url + "/-/reload") as resp,
-        ):
-            if resp.status != 200:
-                raise RuntimeError(f"prometheus reload: {resp.status} {await resp.text()}")
 
     async def query(self, expr: str) -> list[dict[str, Any]]:
         """An instant query's result vector."""
@@ -218,6 +211,18 @@ class PromStack:
         ):
             data = await resp.json()
         return list(data.get("data", {}).get("result", []))
+
+    async def alerts(self) -> list[tuple[str, str, str]]:
+        """(alertname, trial, state) of Prometheus's active alerts."""
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(self.prom_url + "/api/v1/alerts") as resp,
+        ):
+            data = await resp.json()
+        return [
+            (a["labels"].get("alertname", ""), a["labels"].get("trial", ""), a.get("state", ""))
+            for a in data.get("data", {}).get("alerts", [])
+        ]
 
     def peak_rss(self) -> dict[str, int | None]:
         return {

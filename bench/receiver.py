@@ -175,11 +175,17 @@ class WebhookReceiver:
         return self.matching(predicate, since)[:count]
 
 
-def kumowatch_alert(rule_id: str, status: str = "firing") -> Predicate:
-    """Matches a kumowatch notification of ``rule_id`` in ``status``."""
+def kumowatch_alert(
+    rule_id: str, status: str = "firing", labels: dict[str, str] | None = None
+) -> Predicate:
+    """Matches a kumowatch notification of ``rule_id`` in ``status`` (with ``labels``)."""
+    want = labels or {}
 
     def match(d: Delivery) -> bool:
-        return d.rule_id == rule_id and d.status == status
+        if d.rule_id != rule_id or d.status != status:
+            return False
+        got = d.labels
+        return all(got.get(k) == v for k, v in want.items())
 
     return match
 

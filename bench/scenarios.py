@@ -43,8 +43,13 @@ class Scenario(Protocol):
 
     async def prepare(self, sim: SimProcess) -> None: ...
 
-    async def start(self, sim: SimProcess) -> float:
-        """Make the change; returns its wall-clock time (epoch s)."""
+    async def start(self, sim: SimProcess, trial: int) -> float:
+        """Make trial ``trial``'s change; returns its wall-clock time (epoch s)."""
+        ...
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Labels identifying the current trial's alert (the same in both products)."""
         ...
 
     async def reset(self, sim: SimProcess) -> None: ...
@@ -54,22 +59,33 @@ class Scenario(Protocol):
         ...
 
 
+# High-volume providers, taken in turn so that every trial is a new alert (and a new
+# Alertmanager group) in both products without reconfiguring either. The glob matches exactly
+# these four among the simulator's providers (the long tail is named ``mx.<domain>``).
+PROVIDERS = ("gmail", "yahoo", "outlook", "icloud")
+PROVIDER_GLOB = "[gyoi]*"
+
+
 @dataclass
 class BounceSpike:
     """One provider's bounce ratio steps from 2% to ``spike``; rule: ratio > θ% over ``window``."""
 
     node: str
     window: float = 20.0
-    provider: str = "gmail"
     spike: float = 0.5
     threshold: float = 10.0
     rate: float = 200.0
     key: str = "bounce"
+    provider: str = PROVIDERS[0]
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {"node": self.node, "provider": self.provider}
 
     @property
     def title(self) -> str:
         return (
-            f"bounce spike: {self.provider} {BASE_BOUNCE_RATIO:.0%}→{self.spike:.0%}, "
+            f"bounce spike: one provider {BASE_BOUNCE_RATIO:.0%}→{self.spike:.0%}, "
             f"rule >{self.threshold:g}% over {self.window:g} s"
         )
 
@@ -87,7 +103,7 @@ class BounceSpike:
         return AlertRule.model_validate(
             {
                 "id": rule_id,
-                "name": f"Bench bounce spike {self.provider}",
+                "name": "Bench bounce spike",
                 "severity": "warning",
                 "condition": {
                     "type": "provider_bounce_rate",
@@ -97,13 +113,13 @@ class BounceSpike:
                     "groupBy": "provider",
                 },
                 "channels": ["webhook"],
-                "scope": {"node": self.node, "provider": self.provider},
+                "scope": {"node": self.node, "provider": PROVIDER_GLOB},
                 "minVolume": 20,
             }
         )
 
     def prom_rule(self) -> PromRule:
-        sel = f'{{node="{self.node}",provider="{self.provider}"}}'
+        sel = f'{{node="{self.node}",provider=~"{"|".join(PROVIDERS)}"}}'
         w = f"[{int(self.window)}s]"
         fail = f"increase(total_messages_fail_by_provider{sel}{w})"
         ok = f"increase(total_messages_delivered_by_provider{sel}{w})"
@@ -114,10 +130,11 @@ class BounceSpike:
         )
 
     async def prepare(self, sim: SimProcess) -> None:
-        # No transient failures at this provider: the ratio is then exactly fail / (fail + ok).
-        await sim.set(self.node, rate=self.rate, transfail_ratio={self.provider: 0.0})
+        # No transient failures at these providers: the ratio is then exactly fail / (fail + ok).
+        await sim.set(self.node, rate=self.rate, transfail_ratio=dict.fromkeys(PROVIDERS, 0.0))
 
-    async def start(self, sim: SimProcess) -> float:
+    async def start(self, sim: SimProcess, trial: int) -> float:
+        self.provider = PROVIDERS[trial % len(PROVIDERS)]
         t0 = time.time()
         await sim.set(self.node, bounce_ratio={self.provider: self.spike})
         return t0
@@ -134,16 +151,20 @@ class QueueOverThreshold:
     """An admin suspension of a scheduled queue receiving ``rate`` msg/s; rule: size > N."""
 
     node: str
-    queue: str = "bench:acme@gmail.com"
     rate: float = 100.0
     threshold: float = 300.0
     key: str = "queue"
+    queue: str = "bench-t0:acme@gmail.com"
     _suspension: str | None = None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {"node": self.node, "queue": self.queue}
 
     @property
     def title(self) -> str:
         return (
-            f"queue over threshold: suspended {self.queue} filling at {self.rate:g}/s, "
+            f"queue over threshold: a suspended queue filling at {self.rate:g}/s, "
             f"rule size >{self.threshold:g}"
         )
 
@@ -163,21 +184,23 @@ class QueueOverThreshold:
                 "severity": "warning",
                 "condition": {"type": "queue_depth", "operator": ">", "threshold": self.threshold},
                 "channels": ["webhook"],
-                "scope": {"node": self.node, "queue": self.queue},
+                "scope": {"node": self.node, "queue": "bench-t*"},
             }
         )
 
     def prom_rule(self) -> PromRule:
         return PromRule(
             name="BenchQueueOverThreshold",
-            expr=f'scheduled_count{{node="{self.node}",queue="{self.queue}"}} > {self.threshold:g}',
+            expr=f'scheduled_count{{node="{self.node}",queue=~"bench-t.*"}} > {self.threshold:g}',
             labels={"severity": "warning"},
         )
 
     async def prepare(self, sim: SimProcess) -> None:
         return None
 
-    async def start(self, sim: SimProcess) -> float:
+    async def start(self, sim: SimProcess, trial: int) -> float:
+        # A new queue per trial: a new alert (and Alertmanager group) in both products.
+        self.queue = f"bench-t{trial}-{time.monotonic_ns() % 10**6}:acme@gmail.com"
         self._suspension = await sim.suspend(self.node, [self.queue], "bench trial", "10m")
         t0 = time.time()
         await sim.set(self.node, queue_rate={self.queue: self.rate})

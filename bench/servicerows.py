@@ -139,7 +139,7 @@ async def gateway_rows(ctx: Context) -> list[Row]:
             "ws_fanout",
             clients=clients,
             rate=rate,
-            seconds=5.0 if ctx.quick else 20.0,
+            seconds=3.0 if ctx.quick else 20.0,
         )
         p95 = pick(r, "p95_ms")
         idle = pick(r, "memory_per_idle_connection_kib") or idle

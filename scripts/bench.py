@@ -331,10 +331,12 @@ async def detection(
         "its detection overhead.",
         "Prometheus rules: `100 * increase(total_messages_fail_by_provider[W]) / "
         "(increase(fail) + increase(total_messages_delivered_by_provider[W])) > θ` and "
-        "`scheduled_count{queue=...} > N`; Alertmanager webhook_configs to the same receiver, "
-        "group_by [alertname, trial] with a new trial label per trial (a fresh group, as a new "
-        "incident). The defaults bounce rule uses a 2 m window, the shortest Prometheus can "
-        "evaluate at its 1 m default scrape interval.",
+        '`scheduled_count{queue=~"bench-t.*"} > N`, the same as the kumowatch rules; '
+        "Alertmanager webhook_configs to the same receiver, group_by [alertname, node, provider, "
+        "queue]. Each trial spikes the next of gmail, yahoo, outlook, icloud or fills a new "
+        "queue, so it is a new alert (a new group) in both products, as a new incident is; "
+        "nothing is reloaded during a run. The defaults bounce rule uses a 2 m window, the "
+        "shortest Prometheus evaluates at its 1 m default scrape interval.",
         f"The alerter runs with ALERTER_SERIES_GRACE_SECONDS={SERIES_GRACE_S} (default 60) so a "
         "drained queue resolves sooner between trials; firing is unaffected.",
         "Peak memory is VmHWM from /proc/<pid>/status of each process at the end of the runs.",
@@ -363,8 +365,20 @@ async def amain(opts: Options) -> int:
         server.cleanup()
     rows += extra
     rows += fault_rows()
+    notes.append(
+        "Fault rows: the latest results of the fault suite (`make test-faults`, "
+        "tests/test_faults_*.py, real processes), read from .data/faults.jsonl. Recovery: from "
+        "the end of the fault (or the kill) to the notification of an incident started at that "
+        "moment; for the channel outage, to the last notification held back by it. The suite's "
+        "channel outage is 20 s; KUMOWATCH_FAULT_CHANNEL_DOWN_SECONDS=120 runs the issue's 2 "
+        "minutes."
+    )
     if opts.quick:
-        notes.append("Quick mode: fewer trials and smaller sizes where a row says so.")
+        notes.append(
+            "Quick mode: 3 trials at equal intervals, 1 at defaults, smaller sizes where a row "
+            "says so; the service rows run during the defaults phase's 2-minute warm-up (the "
+            "simulator and the idle defaults stacks share the CPU with them)."
+        )
     elapsed = time.monotonic() - started
     report.write_doc(opts.output, opts.command, rows, notes, elapsed)
     progress.step(f"bench: done in {elapsed:.0f} s; wrote {opts.output}")
