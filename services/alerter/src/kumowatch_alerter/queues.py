@@ -172,26 +172,43 @@ def update_windows(
     assert cr.window_ms is not None
     window = cr.window_ms
     scoped = cr.scope.restricts_series
+    scope, in_scope = cr.scope, table.in_scope
     names, sizes = table.names, table.sizes
     how = cr.aggregation or "last"
+    avg = how == "avg"
     thr, compare = cr.threshold, cr.compare
+    start = t - window
+    if judge is not None:
+        node, states, now, _grace, out = judge
     added = 0
+    get = windows.get
     for i, name in enumerate(names):
         if scoped:
             ok = scope_cache.get(name)
             if ok is None:
-                ok = scope_cache[name] = table.in_scope(cr.scope, name)
+                ok = scope_cache[name] = in_scope(scope, name)
             if not ok:
                 continue
-        w = windows.get(name)
+        v = sizes[i]
+        w = get(name)
         if w is None:
             w = windows[name] = GaugeWindow()
-        w.add(t, sizes[i], window)
+        # GaugeWindow.add, inlined: this loop runs once per in-scope queue per snapshot.
+        ts, vs = w.ts, w.vs
+        ts.append(t)
+        vs.append(v)
+        total = w.total + v
+        if ts[0] < start:
+            k = 1
+            while ts[k] < start:
+                k += 1
+            total -= sum(vs[:k])
+            del ts[:k], vs[:k]
+        w.total = total
         added += 1
         if judge is None:
             continue
-        node, states, now, grace_ms, out = judge
-        value = w.total / len(w.vs) if how == "avg" else w.value(how)
+        value = total / len(vs) if avg else w.value(how)
         if compare(value, thr):
             observe_true(cr, states, name, value, _labeller(node, table, name), now, out)
         elif states and name in states:
