@@ -43,7 +43,11 @@ FAULT_ENV = {
 # The channel-down fault's outage: 20 s in the test suite; set 120 (the 2 minutes) for a
 # long run: KUMOWATCH_FAULT_CHANNEL_DOWN_SECONDS=120 make test-faults.
 CHANNEL_DOWN_SECONDS = float(os.environ.get("KUMOWATCH_FAULT_CHANNEL_DOWN_SECONDS", "20"))
-REPORT_PATH = Path(os.environ.get("KUMOWATCH_FAULTS_REPORT", ".data/faults.jsonl"))
+REPORT_PATH = Path(
+    os.environ.get(
+        "KUMOWATCH_FAULTS_REPORT", Path(__file__).resolve().parent.parent / ".data" / "faults.jsonl"
+    )
+)
 
 
 def incident_rule(rule_id: str, node: str) -> AlertRule:
