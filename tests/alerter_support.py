@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
-import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +13,7 @@ from nats.js.api import DeliverPolicy
 
 from kumowatch_common import streams, subjects
 from kumowatch_common.events import AlertEvent, AlertRule
-from kumowatch_common.testing import ServiceProcess, free_port
+from kumowatch_common.testing import ServiceProcess, eventually, free_port
 
 LEASE_TTL = 2.0
 
@@ -61,14 +58,6 @@ def metric(proc: ServiceProcess, name: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-async def until(pred: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
 @dataclass
 class AlertLog:
     """Every alert event that reached the ALERTS stream (after dedup)."""
@@ -108,3 +97,7 @@ def rule(rule_id: str, ctype: str, op: str, threshold: float, **kw: Any) -> Aler
     raw = {"id": rule_id, "name": kw.pop("name", rule_id), "severity": "warning", "condition": cond}
     raw.update({k: v for k, v in kw.items() if k not in cond_keys})
     return AlertRule.model_validate(raw)
+
+
+#: Poll a predicate until true (the shared helper, under the name these tests use).
+until = eventually

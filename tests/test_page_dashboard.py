@@ -29,6 +29,7 @@ import orjson
 import pytest
 
 from kumowatch_common.testing import NatsServer, ServiceProcess, free_port
+from kumowatch_common.testing import eventually as until
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -57,18 +58,6 @@ def token(*roles: str, sub: str = "page-admin", ttl: float = 3600) -> str:
     now = int(time.time())
     claims = {"sub": sub, "username": sub, "roles": list(roles), "iat": now, "exp": now + int(ttl)}
     return jwt.encode(claims, SECRET, algorithm="HS256")
-
-
-async def until(check: Callable[[], Awaitable[Any]], timeout: float, what: str) -> Any:
-    """Poll ``check`` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 # --------------------------------------------------------------------------- the processes
@@ -165,7 +154,6 @@ def stack(nats_server: NatsServer) -> Iterator[Stack]:
 
 
 # --------------------------------------------------------------------------- dev stand-in
-
 
 
 # --------------------------------------------------------------------------- the browser

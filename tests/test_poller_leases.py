@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from kumowatch_common.testing import ServiceProcess, free_port
+from kumowatch_common.testing import eventually as until
 from kumowatch_sim import SimCluster, SimConfig
 
 TTL = 3.0
@@ -35,17 +36,6 @@ async def scrape(http: aiohttp.ClientSession, proc: ServiceProcess) -> tuple[dic
     return {n: float(v) for n, v in _POLLS.findall(text)}, int(
         float(owned.group(1))
     ) if owned else 0
-
-
-async def until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def test_each_node_polled_by_exactly_one_and_a_killed_replica_hands_over(

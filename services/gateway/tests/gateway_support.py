@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +14,7 @@ import orjson
 
 from kumowatch_common import events
 from kumowatch_common.clock import now_ms
+from kumowatch_common.testing import eventually as wait_until
 from kumowatch_gateway.auth import mint
 from kumowatch_gateway.config import Settings
 from kumowatch_gateway.service import serve
@@ -80,22 +80,6 @@ async def _ready(session: aiohttp.ClientSession, url: str) -> bool:
             return r.status == 200
     except aiohttp.ClientError:
         return False
-
-
-async def wait_until(
-    check: Callable[[], Awaitable[bool]] | Callable[[], bool], timeout: float = 10.0
-) -> None:
-    """Poll ``check`` (sync or async) until true, or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(0.02)
 
 
 async def next_event(

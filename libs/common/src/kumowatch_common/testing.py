@@ -7,6 +7,8 @@ same store, so tests can prove reconnection and persistence.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import shutil
 import signal
@@ -15,8 +17,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -231,3 +237,23 @@ class ServiceProcess:
                 self.proc.kill()
                 self.proc.wait(10)
         return self.proc.returncode
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T] | T],
+    timeout: float = 10.0,
+    what: str = "condition",
+    interval: float = 0.05,
+) -> T:
+    """Poll ``check`` (sync or async) until it returns something truthy, and return that;
+    fail with ``AssertionError`` naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)
