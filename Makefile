@@ -6,7 +6,7 @@ SRC := libs/common/src tools/kumomta-sim/src services/poller/src services/alerte
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint format typecheck test-unit test-faults bench bench-quick soak docs check-docs lock images render validate clean
+.PHONY: help venv run test lint format typecheck test-unit test-faults bench bench-quick soak docs check-docs lock images render clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ bench: .venv/.stamp ## benchmarks: prints the table and writes docs/benchmarks.m
 
 bench-quick: .venv/.stamp ## a CI-sized benchmark run
 	$(PY) scripts/bench.py --quick
+
+soak: .venv/.stamp ## 10-minute soak: 10 nodes x 10k queues, RSS growth per service, evaluation lag
+	$(PY) scripts/soak.py
 
 docs: .venv/.stamp ## regenerate docs/subjects.md and docs/asyncapi.yaml from the models
 	$(PY) scripts/gen_docs.py
