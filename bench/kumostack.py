@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import time
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -101,12 +102,22 @@ class KumoStack:
             self.nats = NatsServer().start()
             self.own_nats = True
 
-    async def provision(self) -> None:
+    async def provision(self, timeout: float = 30.0) -> None:
+        """Create the streams, retrying while a just-started cluster has no placement yet
+        (``no suitable peers for placement`` until every server has joined the meta group)."""
         nc = await nats.connect(servers=self.nats_url.split(","))
         try:
-            await streams.provision(
-                nc.jetstream(), streams.Retention(replicas=self._stream_replicas())
-            )
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    await streams.provision(
+                        nc.jetstream(), streams.Retention(replicas=self._stream_replicas())
+                    )
+                    return
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.5)
         finally:
             await nc.close()
 
