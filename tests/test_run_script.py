@@ -100,6 +100,16 @@ def test_make_run_comes_up_with_streams_and_ctrl_c_leaves_no_process(tmp_path: P
             time.sleep(0.1)
         assert not [p for p in children if _alive(p)]
     finally:
+        # Never leave the children behind, even when an assertion failed early: stop run.py the
+        # way a user does, and kill whatever it started if it does not.
+        leftovers = _children(proc.pid)
         if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(40)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for pid in leftovers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)

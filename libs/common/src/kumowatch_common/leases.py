@@ -51,6 +51,7 @@ class LeaseManager:
         self._owned: dict[str, int] = {}  # item -> revision
         self._healthy = False
         self._last_ok = float("-inf")
+        self._notified: frozenset[str] = frozenset()
 
     @property
     def owned(self) -> frozenset[str]:
@@ -85,7 +86,6 @@ class LeaseManager:
 
     async def tick(self) -> None:
         """One round: announce membership, renew owned items, take free ones up to the share."""
-        before = self.owned
         try:
             await self.kv.put(self._member_key(), self._lease())
             members = await self._live_members()
@@ -111,11 +111,26 @@ class LeaseManager:
             log.warning("lease round failed", extra={"group": self.group, "error": repr(exc)})
             # Without the bucket we cannot prove ownership past expiry: drop what has expired.
             self._drop_expired_locally()
+        await self._notify()
+
+    async def _notify(self) -> None:
+        # Tell the owner about every change; a callback that fails is called again next round
+        # (its work is not done), instead of ending the lease loop.
         after = self.owned
-        if after != before and self.on_change is not None:
+        if after == self._notified or self.on_change is None:
+            self._notified = after
+            return
+        try:
             result = self.on_change(after)
             if result is not None:
                 await result
+        except Exception as exc:
+            log.warning(
+                "lease change not applied, retrying next round",
+                extra={"group": self.group, "error": repr(exc)},
+            )
+            return
+        self._notified = after
 
     async def _live_members(self) -> int:
         # Subject counts from the bucket's stream: cheaper and sturdier than kv.keys(), which
@@ -186,10 +201,7 @@ class LeaseManager:
             await self._release(item)
         with contextlib.suppress(Exception):
             await self.kv.delete(self._member_key())
-        if self.on_change is not None:
-            result = self.on_change(self.owned)
-            if result is not None:
-                await result
+        await self._notify()
 
     def _drop_expired_locally(self) -> None:
         # Past our last successful renewal + ttl another holder may own the item: stop using it.

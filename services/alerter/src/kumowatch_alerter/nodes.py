@@ -26,6 +26,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import ValidationError
@@ -80,25 +81,45 @@ class FeedMetrics:
         )
 
 
-async def read_alerts(kv: KeyValue) -> list[Alert]:
-    """Every alert in the alert-state bucket (one ordered read, not a get per key)."""
-    watcher = await kv.watchall(ignore_deletes=True)
+async def read_alerts(kv: KeyValue, attempts: int = 4) -> list[Alert]:
+    """Every alert in the alert-state bucket.
+
+    The keys come from the bucket stream's per-subject state and each value from a direct get:
+    unlike a watcher's "initial values done" marker, this cannot end early while a cluster is
+    failing over, and a read that fails is retried (then raised: the lease manager calls the
+    owner again next round) rather than taken for "none".
+    A restore that silently missed an alert would fire it again under a new id.
+    """
+    delay = 0.2
+    for attempt in range(attempts):
+        try:
+            return await _read_alerts_once(kv)
+        except Exception as exc:
+            if attempt == attempts - 1:
+                raise
+            log.warning("alert state unreadable, retrying", extra={"error": repr(exc)})
+            await asyncio.sleep(delay)
+            delay = min(2.0, delay * 2)
+    return []
+
+
+async def _read_alerts_once(kv: KeyValue) -> list[Alert]:
+    bucket = kv._name
+    prefix = f"$KV.{bucket}."
+    info = await kv._js.stream_info(f"KV_{bucket}", subjects_filter=f"{prefix}>")
     out: list[Alert] = []
-    try:
-        while True:
-            entry = await watcher.updates(timeout=5.0)  # type: ignore[no-untyped-call]
-            if entry is None or not isinstance(entry, KeyValue.Entry):
-                break
-            if entry.value:
-                try:
-                    out.append(Alert.from_bytes(entry.value))
-                except ValidationError:
-                    log.warning("unreadable alert state skipped", extra={"key": entry.key})
-            if entry.delta == 0:
-                break
-    finally:
-        with contextlib.suppress(Exception):
-            await watcher.stop()  # type: ignore[no-untyped-call]
+    for subject in sorted(info.state.subjects or {}):
+        key = subject[len(prefix) :]
+        try:
+            entry = await kv.get(key)
+        except KeyNotFoundError:
+            continue  # deleted (resolved) since the listing
+        if not entry.value:
+            continue
+        try:
+            out.append(Alert.from_bytes(entry.value))
+        except ValidationError:
+            log.warning("unreadable alert state skipped", extra={"key": key})
     return out
 
 
