@@ -9,16 +9,15 @@ labels for matching are the rule's labels, the alert's labels, and ``alertname``
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import re
 
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.kv import KeyValue
 
 from kumowatch_common.clock import Clock, now_ms
 from kumowatch_common.events import AlertEvent, Matcher, Silence
+from kumowatch_common.kvwatch import watch_forever
 from kumowatch_notifier.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -82,37 +81,25 @@ class SilenceIndex:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Watch the bucket until ``stop``; re-watch after errors."""
-        while not stop.is_set():
-            try:
-                watcher = await self.kv.watchall()
-            except Exception as exc:
-                log.warning("silences watch failed, retrying", extra={"error": repr(exc)})
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=1.0)
-                continue
-            try:
-                await self._follow(watcher, stop)
-            except Exception as exc:
-                log.warning("silences watch lost, restarting", extra={"error": repr(exc)})
-            finally:
-                with contextlib.suppress(Exception):
-                    await watcher.stop()  # type: ignore[no-untyped-call]
+        await watch_forever(
+            self.kv, stop, self._on_entry, what="silences", on_loaded=self._loaded,
+            on_idle=self._count,
+        )  # fmt: skip
 
-    async def _follow(self, watcher: KeyValue.KeyWatcher, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                entry = await watcher.updates(timeout=0.25)  # type: ignore[no-untyped-call]
-            except NatsTimeoutError:
-                self.metrics.silences.set(self.active_count())
-                continue
-            if entry is None:
-                self.ready = True
-                log.info("silences loaded", extra={"count": len(self.silences)})
-            elif entry.operation in ("DEL", "PURGE") or not entry.value:
-                self.silences.pop(entry.key, None)
-            else:
-                self._apply(entry.key, entry.value)
-            self.metrics.silences.set(self.active_count())
+    def _loaded(self) -> None:
+        self.ready = True
+        log.info("silences loaded", extra={"count": len(self.silences)})
+        self._count()
+
+    def _count(self) -> None:
+        self.metrics.silences.set(self.active_count())
+
+    def _on_entry(self, entry: KeyValue.Entry) -> None:
+        if entry.operation in ("DEL", "PURGE") or not entry.value:
+            self.silences.pop(entry.key, None)
+        else:
+            self._apply(entry.key, entry.value)
+        self._count()
 
     def _apply(self, key: str, value: bytes) -> None:
         try:

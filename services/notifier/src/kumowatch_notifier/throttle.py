@@ -21,13 +21,13 @@ import logging
 import random
 from dataclasses import dataclass
 
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict, Field
 
 from kumowatch_common.clock import Clock, now_ms
 from kumowatch_common.events import AlertEvent
+from kumowatch_common.kvwatch import watch_forever
 from kumowatch_notifier.errors import RetryableHandlerError
 from kumowatch_notifier.metrics import Metrics
 from kumowatch_notifier.notification import Notification, ThrottleNote
@@ -181,34 +181,19 @@ class Throttler:
 
     async def watch(self, stop: asyncio.Event) -> None:
         """Track which rules have throttle state, so any replica can send a summary."""
-        while not stop.is_set():
-            try:
-                watcher = await self.kv.watch(PREFIX + ">", meta_only=True)
-            except Exception as exc:
-                log.warning("throttle watch failed, retrying", extra={"error": repr(exc)})
-                await _wait(stop, 1.0)
-                continue
-            try:
-                await self._follow(watcher, stop)
-            except Exception as exc:
-                log.warning("throttle watch lost, restarting", extra={"error": repr(exc)})
-            finally:
-                with contextlib.suppress(Exception):
-                    await watcher.stop()  # type: ignore[no-untyped-call]
+        await watch_forever(
+            self.kv, stop, self._on_entry, what="throttle", keys=PREFIX + ">", meta_only=True,
+            on_loaded=self._loaded,
+        )  # fmt: skip
 
-    async def _follow(self, watcher: KeyValue.KeyWatcher, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                entry = await watcher.updates(timeout=0.25)  # type: ignore[no-untyped-call]
-            except NatsTimeoutError:
-                continue
-            if entry is None:
-                self.ready = True
-                continue
-            if entry.operation in ("DEL", "PURGE"):
-                self._known.pop(entry.key, None)
-            else:
-                self._known[entry.key] = entry.revision
+    def _loaded(self) -> None:
+        self.ready = True
+
+    def _on_entry(self, entry: KeyValue.Entry) -> None:
+        if entry.operation in ("DEL", "PURGE"):
+            self._known.pop(entry.key, None)
+        else:
+            self._known[entry.key] = entry.revision or 0
 
     async def claim_due(self) -> list[Notification]:
         """Claim every summary that is due and not claimed by a live replica."""
