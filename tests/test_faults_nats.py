@@ -18,7 +18,7 @@ import pytest
 from bench.faults import running, summary
 from kumowatch_common.testing import NatsCluster, NatsServer
 
-pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.timeout(400)]
+pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 async def test_nats_killed_and_restarted_mid_flow_loses_no_alert(
@@ -58,9 +58,9 @@ async def _cluster_node_killed_once(capsys: pytest.CaptureFixture[str]) -> str |
             killed_at = time.time()
             cluster.servers[0].kill()
             probe = await h.incident()
-            arrived = await h.arrival(probe, 60)
+            arrived = await h.arrival(probe, 120)
             await h.incident()
-            if not await h.wait_delivered(timeout=60):
+            if not await h.wait_delivered(timeout=120):
                 return f"not delivered after the kill: {h.kumo.log_tails()}"
             await h.quiet()
             v = h.verdict()
@@ -76,7 +76,7 @@ async def test_one_server_of_a_three_node_cluster_killed_loses_no_alert(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Known flake (about 1 run in 7 on a loaded 2-core machine, under investigation): after the
-    # kill, delivery sometimes stalls past 60 s. A second run on a fresh cluster must then pass;
+    # kill, delivery sometimes stalls for minutes. A second run on a fresh cluster must then pass;
     # both failures are reported. Never more than one retry.
     first = await _cluster_node_killed_once(capsys)
     if first is None:
