@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import nats
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 log = logging.getLogger(__name__)
@@ -143,4 +146,48 @@ def jetstream(nc: Client, timeout: float = 5.0) -> JetStreamContext:
     return nc.jetstream(timeout=timeout)
 
 
-__all__ = ["Client", "NatsMetrics", "NatsOptions", "close", "connect", "jetstream", "nats"]
+async def subscribe_ordered(
+    js: JetStreamContext,
+    subject: str,
+    *,
+    stream: str,
+    cb: Callable[[Msg], Awaitable[None]],
+    config: ConsumerConfig,
+    idle_heartbeat: float = 5.0,
+    pending_msgs_limit: int = 512 * 1024,
+    pending_bytes_limit: int = 256 * 1024 * 1024,
+) -> JetStreamContext.PushSubscription:
+    """An ordered push consumer that keeps delivering after the client re-creates it.
+
+    The client re-creates an ordered consumer after two missed heartbeats or a sequence gap (the
+    server that held it died, the consumer was removed) from the next stream sequence. nats-py
+    (2.16) then sets ``BY_START_SEQUENCE`` on the consumer request it kept but leaves any
+    ``opt_start_time`` in it, and the server refuses that request (``err_code=10094``) on every
+    retry: a consumer that started by time stopped for good at its first reset. The kept request
+    is ``config`` itself, so once the first consumer exists the start time is dropped from it.
+    """
+    sub = await js.subscribe(
+        subject,
+        stream=stream,
+        cb=cb,
+        ordered_consumer=True,
+        config=config,
+        idle_heartbeat=idle_heartbeat,
+        pending_msgs_limit=pending_msgs_limit,
+        pending_bytes_limit=pending_bytes_limit,
+    )
+    # No await since the consumer was created: no reset can have used the request yet.
+    config.opt_start_time = None
+    return sub
+
+
+__all__ = [
+    "Client",
+    "NatsMetrics",
+    "NatsOptions",
+    "close",
+    "connect",
+    "jetstream",
+    "nats",
+    "subscribe_ordered",
+]

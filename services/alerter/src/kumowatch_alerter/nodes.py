@@ -44,6 +44,7 @@ from kumowatch_common.events import (
     ProvidersSnapshot,
     StatesSnapshot,
 )
+from kumowatch_common.nats import subscribe_ordered
 
 log = logging.getLogger(__name__)
 
@@ -184,11 +185,11 @@ class NodeFeed:
             opt_start_time=dt.datetime.fromtimestamp(start, tz=dt.UTC),
         )
         cb = self._on_snapshot if which == "snapshots" else self._on_event
-        sub = await self.js.subscribe(
+        sub = await subscribe_ordered(
+            self.js,
             subject,
             stream=stream,
             cb=cb,
-            ordered_consumer=True,
             config=config,
             idle_heartbeat=5.0,
             pending_msgs_limit=100_000,

@@ -42,6 +42,7 @@ from kumowatch_common.events import (
     Silence,
     StatesSnapshot,
 )
+from kumowatch_common.nats import subscribe_ordered
 from kumowatch_gateway import push
 from kumowatch_gateway.hub import Hub, Topic
 from kumowatch_gateway.keys import Sync
@@ -214,9 +215,7 @@ class Feeds:
             if meta.num_pending == 0 or (until is not None and meta.sequence.stream >= until):
                 done.set()
 
-        sub = await self.js.subscribe(
-            subject, stream=stream, cb=cb, ordered_consumer=True, config=config
-        )
+        sub = await subscribe_ordered(self.js, subject, stream=stream, cb=cb, config=config)
         try:
             info = await sub.consumer_info()
             if (
@@ -336,8 +335,8 @@ class Feeds:
             opt_start_seq=start if last else None,
         )
         # A short heartbeat lets the ordered consumer notice a restarted server sooner.
-        sub = await self.js.subscribe(
-            subject, stream=stream, cb=cb, ordered_consumer=True, config=config, idle_heartbeat=2.0
+        sub = await subscribe_ordered(
+            self.js, subject, stream=stream, cb=cb, config=config, idle_heartbeat=2.0
         )
         if caught_up:
             self.sync.done(name)
