@@ -6,9 +6,17 @@ import orjson
 import pytest
 from poller_samples import sample
 
-from kumowatch_common.events import KumoLogRecord
+from kumowatch_common.events import KumoLogEvent, KumoLogRecord
 from kumowatch_poller.errors import BadRequestError
-from kumowatch_poller.logrecords import dedup_id, resolve_node, split_body, summary, validate
+from kumowatch_poller.logrecords import (
+    check,
+    dedup_id,
+    encode,
+    resolve_node,
+    split_body,
+    summary,
+    validate,
+)
 
 
 def delivery() -> dict:
@@ -89,3 +97,15 @@ def test_message_status_summary(kind: str, status: str) -> None:
         "no thanks",
     )
     assert s.timestamp == 1057056757000
+
+
+def test_encoded_event_carries_the_record_as_received_and_its_dedup_id() -> None:
+    doc = delivery() | {"size": "1047"}  # coerced by the model, kept as received
+    facts = check([doc])[0]
+    msg_id, payload = encode(doc, facts, "mta1", 1_700_000_000_000)
+    assert msg_id == dedup_id(doc) == dedup_id(dict(reversed(list(doc.items()))))
+    assert orjson.loads(payload)["record"] == doc
+    event = KumoLogEvent.from_bytes(payload)
+    assert (event.node, event.receivedAt, event.dedupId) == ("mta1", 1_700_000_000_000, msg_id)
+    assert event.status == summary(KumoLogRecord.model_validate(doc))
+    assert event.record.model_dump()["tls_cipher"] == "TLS_AES_256_GCM_SHA384"

@@ -100,7 +100,7 @@ class Ingest:
                 raise BadRequestError(str(exc), field="node") from None
         body = await self._read(request)
         docs = logrecords.split_body(body)
-        records = logrecords.validate(docs)
+        records = logrecords.check(docs)
         publisher = self.publisher
         if publisher is None or not publisher.connected:
             raise UnavailableError("NATS is not connected; retry later")
@@ -109,8 +109,7 @@ class Ingest:
         subject_of: dict[tuple[str, str], str] = {}
         for doc, record in zip(docs, records, strict=True):
             node = logrecords.resolve_node(record, explicit, self.node_ids)
-            msg_id = logrecords.dedup_id(doc)
-            payload = logrecords.event_bytes(doc, record, node, received, msg_id)
+            msg_id, payload = logrecords.encode(doc, record, node, received)
             subject = subject_of.get((node, record.type))
             if subject is None:
                 subject = subject_of[(node, record.type)] = subjects.event(node, record.type)

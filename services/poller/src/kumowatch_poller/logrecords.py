@@ -17,7 +17,9 @@ from pydantic import ValidationError
 
 from kumowatch_common import subjects
 from kumowatch_common.events import SCHEMA_VERSION, KumoLogEvent, KumoLogRecord, MessageStatus
+from kumowatch_poller import recordcheck
 from kumowatch_poller.errors import BadRequestError
+from kumowatch_poller.recordcheck import Facts
 
 UNKNOWN_NODE: Final = "unknown"
 StatusName = Literal["queued", "delivered", "bounced", "deferred", "failed"]
@@ -63,17 +65,31 @@ def split_body(body: bytes) -> list[Any]:
 
 def validate(docs: list[Any]) -> list[KumoLogRecord]:
     """Every document as a record, or BadRequestError naming the first bad one and its field."""
-    out: list[KumoLogRecord] = []
+    return [_model(index, doc) for index, doc in enumerate(docs)]
+
+
+def check(docs: list[Any]) -> list[Facts]:
+    """What :func:`validate` accepts and refuses, as the facts the ingest reads (the hot path).
+
+    Records valid as they stand skip the model (see :mod:`kumowatch_poller.recordcheck`); the
+    model decides the rest, so coercions and errors are exactly :func:`validate`'s.
+    """
+    out: list[Facts] = []
     for index, doc in enumerate(docs):
-        if not isinstance(doc, dict):
-            raise BadRequestError("record is not a JSON object", record=index)
-        try:
-            out.append(KumoLogRecord.model_validate(doc))
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = _field_path(doc, err["loc"])
-            raise BadRequestError(f"{field}: {err['msg']}", record=index, field=field) from None
+        facts = recordcheck.fast(doc) if type(doc) is dict else None
+        out.append(facts if facts is not None else Facts.of(_model(index, doc)))
     return out
+
+
+def _model(index: int, doc: Any) -> KumoLogRecord:
+    if not isinstance(doc, dict):
+        raise BadRequestError("record is not a JSON object", record=index)
+    try:
+        return KumoLogRecord.model_validate(doc)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = _field_path(doc, err["loc"])
+        raise BadRequestError(f"{field}: {err['msg']}", record=index, field=field) from None
 
 
 def _field_path(doc: Any, loc: tuple[int | str, ...]) -> str | None:
@@ -98,12 +114,23 @@ def _child(node: Any, key: int | str) -> tuple[bool, Any]:
     return False, None
 
 
+def canonical(doc: Mapping[str, Any]) -> bytes:
+    """The record as received, encoded with sorted keys: the same bytes for the same record."""
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+
+
 def dedup_id(doc: Mapping[str, Any]) -> str:
     """sha256 of the canonical JSON of the record as received: a retry gets the same id."""
-    return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return _digest(canonical(doc))
 
 
-def resolve_node(record: KumoLogRecord, explicit: str | None, node_ids: Mapping[str, str]) -> str:
+def _digest(encoded: bytes) -> str:
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def resolve_node(
+    record: KumoLogRecord | Facts, explicit: str | None, node_ids: Mapping[str, str]
+) -> str:
     """``?node=`` if given, else the polled node with this nodeid, else the nodeid, else unknown."""
     if explicit is not None:
         return explicit
@@ -117,7 +144,7 @@ def resolve_node(record: KumoLogRecord, explicit: str | None, node_ids: Mapping[
     return UNKNOWN_NODE
 
 
-def summary_fields(record: KumoLogRecord) -> dict[str, Any]:
+def summary_fields(record: KumoLogRecord | Facts) -> dict[str, Any]:
     """The fields of the seed's ``message:status`` summary of one record."""
     response = record.response or {}
     content = response.get("content")
@@ -136,27 +163,30 @@ def summary(record: KumoLogRecord) -> MessageStatus:
     return MessageStatus.model_validate(summary_fields(record))
 
 
-def event(record: KumoLogRecord, node: str, received_at: int, msg_id: str) -> KumoLogEvent:
+def event(record: KumoLogRecord, node: str, received_at: int) -> KumoLogEvent:
     """The ``kumomta.v1.<node>.events.<type>`` payload as a model."""
-    return KumoLogEvent.from_bytes(
-        event_bytes(record.model_dump(mode="json"), record, node, received_at, msg_id)
-    )
+    _, payload = encode(record.model_dump(mode="json"), record, node, received_at)
+    return KumoLogEvent.from_bytes(payload)
 
 
-def event_bytes(
-    doc: Mapping[str, Any], record: KumoLogRecord, node: str, received_at: int, msg_id: str
-) -> bytes:
-    """The encoded ``KumoLogEvent``, built without a model round trip (the ingest hot path).
+def encode(
+    doc: Mapping[str, Any], record: KumoLogRecord | Facts, node: str, received_at: int
+) -> tuple[str, bytes]:
+    """The ``Nats-Msg-Id`` and the encoded ``KumoLogEvent``, without a model round trip.
 
-    ``doc`` is the record exactly as received, already validated as ``record``.
+    ``doc`` is the record exactly as received, already validated as ``record``. Its canonical
+    JSON is encoded once: hashed for the id and embedded as the event's ``record``.
     """
-    return orjson.dumps(
+    encoded = canonical(doc)
+    msg_id = _digest(encoded)
+    payload = orjson.dumps(
         {
             "schema_version": SCHEMA_VERSION,
             "node": node,
             "receivedAt": received_at,
-            "record": doc,
+            "record": orjson.Fragment(encoded),
             "status": summary_fields(record),
             "dedupId": msg_id,
         }
     )
+    return msg_id, payload
