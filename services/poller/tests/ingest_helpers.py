@@ -51,7 +51,7 @@ async def endpoint(
         token=SecretStr(token) if token else None,
         node_ids=node_ids or {},
     )
-    ingest.publisher = Publisher(nc, nc.jetstream(), timeout=publish_timeout)
+    ingest.publisher = Publisher(nc, timeout=publish_timeout)
     app = web.Application()
     ingest.add_routes(app)
     runner = web.AppRunner(app, access_log=None)

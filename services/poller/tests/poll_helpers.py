@@ -107,9 +107,7 @@ async def harness(
             state_interval=state_interval,
             metrics_format=metrics_format,  # type: ignore[arg-type]
         )
-        poller = NodePoller(
-            Node(name, url), client, Publisher(nc, nc.jetstream()), config, clock=clock
-        )
+        poller = NodePoller(Node(name, url), client, Publisher(nc), config, clock=clock)
         try:
             yield Harness(poller, inbox, clock, nc)
         finally:

@@ -100,7 +100,7 @@ async def parse_publish_rate(nats_url: str, series: int = 1_000_000) -> dict[str
     nc = await nats.connect(nats_url)
     try:
         await streams.provision(nc.jetstream(), streams.Retention())
-        publisher = Publisher(nc, nc.jetstream(), timeout=60)
+        publisher = Publisher(nc, timeout=60)
         node = f"bench-{uuid.uuid4().hex[:8]}"
         snaps = NodeSnapshots(node)
         started = time.perf_counter()
@@ -209,7 +209,7 @@ async def ingest_rate(
     nc = await nats.connect(nats_url)
     await streams.provision(nc.jetstream(), streams.Retention())
     ingest = Ingest(max_body=16 * 1024 * 1024)
-    ingest.publisher = Publisher(nc, nc.jetstream(), timeout=30)
+    ingest.publisher = Publisher(nc, timeout=30)
     app = web.Application()
     ingest.add_routes(app)
     runner = web.AppRunner(app, access_log=None)

@@ -44,7 +44,7 @@ async def serve(settings: Settings, stop: asyncio.Event, *, clock: Clock | None 
     async with lifecycle.runtime(
         SERVICE, settings, settings.poller_port, stop, app=app, registry=registry
     ) as rt:
-        publisher = Publisher(rt.nc, rt.js)
+        publisher = Publisher(rt.nc)
         ingest.publisher = publisher
         connector = aiohttp.TCPConnector(limit=max(10, 4 * len(nodes)))
         async with aiohttp.ClientSession(connector=connector) as session:
