@@ -20,6 +20,7 @@ from typing import Any, Final
 from kumowatch_alerter import queues as q
 from kumowatch_alerter.compiled import CompiledRule
 from kumowatch_alerter.eventrules import EventSeries, classify, group_key, record_labels
+from kumowatch_alerter.queuewindows import QueueWindows
 from kumowatch_alerter.scope import parse_scheduled, queue_labels
 from kumowatch_alerter.statemachine import (
     SeriesState,
@@ -33,7 +34,7 @@ from kumowatch_alerter.statemachine import (
     resolve_all,
 )
 from kumowatch_alerter.values import node_value, provider_value
-from kumowatch_alerter.windows import GaugeWindow, MetricSample, ProviderSample, prune
+from kumowatch_alerter.windows import MetricSample, ProviderSample, prune
 from kumowatch_common.clock import Clock
 from kumowatch_common.events import (
     Alert,
@@ -104,7 +105,7 @@ class Engine:
         self.rules: dict[str, CompiledRule] = {}
         self.nodes: dict[str, NodeData] = {}
         self.states: dict[str, dict[str, States]] = {}
-        self.qwindows: dict[str, dict[str, dict[str, GaugeWindow]]] = {}
+        self.qwindows: dict[str, dict[str, QueueWindows]] = {}
         self.scope_cache: dict[str, dict[str, dict[str, bool]]] = {}
         self.ewindows: dict[str, dict[str, dict[str, EventSeries]]] = {}
         self._family: dict[str, list[CompiledRule]] = {}
@@ -178,6 +179,15 @@ class Engine:
         if states is None:
             states = per_node[node] = {}
         return states
+
+    def _qwindows(self, cr: CompiledRule, node: str) -> QueueWindows:
+        per_node = self.qwindows.setdefault(cr.id, {})
+        windows = per_node.get(node)
+        if windows is None:
+            assert cr.aggregation is not None
+            assert cr.window_ms is not None
+            windows = per_node[node] = QueueWindows(cr.aggregation, cr.window_ms)
+        return windows
 
     def _seen(self, nd: NodeData, kind: str, payload_ms: int) -> None:
         at = self.now() if nd.live else payload_ms
@@ -269,7 +279,7 @@ class Engine:
                     cr,
                     table,
                     t,
-                    self.qwindows.setdefault(cr.id, {}).setdefault(nd.name, {}),
+                    self._qwindows(cr, nd.name),
                     self.scope_cache.setdefault(cr.id, {}).setdefault(nd.name, {}),
                     judge if nd.live else None,
                 )

@@ -9,9 +9,12 @@ value meets the threshold, or that already have a state.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import compress, repeat
+from operator import is_, ne
 from typing import Any
 
 from kumowatch_alerter.compiled import CompiledRule
+from kumowatch_alerter.queuewindows import QueueWindows, gather
 from kumowatch_alerter.scope import ScopeMatcher, queue_labels
 from kumowatch_alerter.statemachine import (
     States,
@@ -156,70 +159,127 @@ def evaluate_rule(
                 observe_false(cr, states, name, sizes[pos], now, out)
 
 
+def _in_scope(
+    cr: CompiledRule, table: QueueTable, scope_cache: dict[str, bool]
+) -> list[int] | None:
+    """Table positions of the queues in the rule's scope (None: all of them)."""
+    if not cr.scope.restricts_series:
+        return None
+    names = table.names
+    flags = list(map(scope_cache.get, names))
+    if None in flags:
+        scope, in_scope = cr.scope, table.in_scope
+        for i in compress(range(len(names)), map(is_, flags, repeat(None))):
+            name = names[i]
+            flags[i] = scope_cache[name] = in_scope(scope, name)
+    return list(compress(range(len(names)), flags))
+
+
+def _split_odd(
+    windows: QueueWindows, table: QueueTable, picked: list[int] | None
+) -> tuple[list[int] | None, list[int]]:
+    """Positions for the layout and for the per-queue windows of ``odd``.
+
+    A name reported more than once in a snapshot adds one sample per report to its window, so
+    it is kept in ``odd``.
+    """
+    names, odd = table.names, windows.odd
+    index = table.index()
+    if len(index) < len(names):
+        every = range(len(names)) if picked is None else picked
+        last = map(index.__getitem__, gather(names, every))
+        for i in compress(every, map(ne, last, every)):
+            name = names[i]
+            if name not in odd:
+                slot = windows.index().get(name)
+                odd[name] = GaugeWindow() if slot is None else windows.extract(slot)
+    if not odd:
+        return picked, []
+    every = range(len(names)) if picked is None else picked
+    return [i for i in every if names[i] not in odd], [i for i in every if names[i] in odd]
+
+
+def _add_odd(
+    cr: CompiledRule, windows: QueueWindows, table: QueueTable, at: list[int], t: int
+) -> list[tuple[int, str, float]]:
+    """Add the sample to the per-queue windows of ``odd``: (position, name, value) of each."""
+    assert cr.window_ms is not None
+    how, odd, out = cr.aggregation or "last", windows.odd, []
+    for i in at:
+        name = table.names[i]
+        w = odd[name]
+        w.add(t, table.sizes[i], cr.window_ms)
+        out.append((i, name, w.value(how)))
+    return out
+
+
 def update_windows(
     cr: CompiledRule,
     table: QueueTable,
     t: int,
-    windows: dict[str, GaugeWindow],
+    windows: QueueWindows,
     scope_cache: dict[str, bool],
     judge: tuple[str, States, int, int, list[Transition]] | None = None,
 ) -> None:
-    """Add the snapshot to the rule's per-queue gauge windows (in-scope queues only).
+    """Add the snapshot to the rule's gauge windows (in-scope queues only) and judge them.
 
-    With ``judge`` (node, states, now, grace, out) each window is judged in the same pass:
-    one loop over the table instead of two is what keeps a 100k-queue aggregation cheap.
+    ``judge`` is (node, states, now, grace, out); without it (replay) the windows only fill.
     """
-    assert cr.window_ms is not None
-    window = cr.window_ms
-    scoped = cr.scope.restricts_series
-    scope, in_scope = cr.scope, table.in_scope
     names, sizes = table.names, table.sizes
-    how = cr.aggregation or "last"
-    avg = how == "avg"
-    thr, compare = cr.threshold, cr.compare
-    start = t - window
-    if judge is not None:
-        node, states, now, _grace, out = judge
-    added = 0
-    get = windows.get
-    for i, name in enumerate(names):
-        if scoped:
-            ok = scope_cache.get(name)
-            if ok is None:
-                ok = scope_cache[name] = in_scope(scope, name)
-            if not ok:
-                continue
-        v = sizes[i]
-        w = get(name)
-        if w is None:
-            w = windows[name] = GaugeWindow()
-        # GaugeWindow.add, inlined: this loop runs once per in-scope queue per snapshot.
-        ts, vs = w.ts, w.vs
-        ts.append(t)
-        vs.append(v)
-        total = w.total + v
-        if ts[0] < start:
-            k = 1
-            while ts[k] < start:
-                k += 1
-            total -= sum(vs[:k])
-            del ts[:k], vs[:k]
-        w.total = total
-        added += 1
-        if judge is None:
-            continue
-        value = total / len(vs) if avg else w.value(how)
-        if compare(value, thr):
-            observe_true(cr, states, name, value, _labeller(node, table, name), now, out)
-        elif states and name in states:
-            observe_false(cr, states, name, value, now, out)
-    if len(windows) > added:
-        index = table.index()
-        for name in [k for k in windows if k not in index]:
-            del windows[name]
+    expired = windows.expiry(t)
+    moved = windows.split_young(t, expired)
+    if moved or names != windows.table_names:
+        picked, odd_at = _split_odd(windows, table, _in_scope(cr, table, scope_cache))
+        layout = names if picked is None else gather(names, picked)
+        index = table.index
+        windows.relayout(layout, lambda name: scope_cache.get(name) is False and name in index())
+        if windows.odd:
+            present = table.index()
+            for name in [k for k in windows.odd if k not in present]:
+                del windows.odd[name]
+        windows.picked, windows.odd_at = picked, odd_at
+    else:
+        picked, odd_at = windows.picked, windows.odd_at
+    windows.add(t, sizes if picked is None else gather(sizes, picked), expired)
+    odd_values = _add_odd(cr, windows, table, odd_at, t)
+    windows.table_names = names
     if len(scope_cache) > 2 * len(names) + 1024:
         scope_cache.clear()
+        windows.table_names = None
     if judge is not None:
-        node, states, now, grace_ms, out = judge
-        for name in [k for k in states if k not in windows]:
-            observe_missing(cr, states, name, now, grace_ms, out)
+        _judge_windows(cr, table, windows, odd_values, judge)
+
+
+def _judge_windows(
+    cr: CompiledRule,
+    table: QueueTable,
+    windows: QueueWindows,
+    odd_values: list[tuple[int, str, float]],
+    judge: tuple[str, States, int, int, list[Transition]],
+) -> None:
+    """Judge the windows that got this snapshot's sample, in table order, as one loop would."""
+    node, states, now, grace_ms, out = judge
+    values = windows.values()
+    slots = hits(values, cr.op, cr.threshold)
+    if states:
+        index = windows.index()
+        extra = [s for k in states if (s := index.get(k)) is not None]
+        if extra:
+            slots = sorted({*slots, *extra})
+    layout = windows.names
+    items = [(layout[s], values[s]) for s in slots]
+    if odd_values:
+        picked = windows.picked
+        keyed = [
+            (s if picked is None else picked[s], *item)
+            for s, item in zip(slots, items, strict=True)
+        ]
+        items = [(name, v) for _, name, v in sorted([*keyed, *odd_values])]
+    thr, compare = cr.threshold, cr.compare
+    for name, value in items:
+        if compare(value, thr):
+            observe_true(cr, states, name, value, _labeller(node, table, name), now, out)
+        elif name in states:
+            observe_false(cr, states, name, value, now, out)
+    for name in [k for k in states if k not in windows]:
+        observe_missing(cr, states, name, now, grace_ms, out)

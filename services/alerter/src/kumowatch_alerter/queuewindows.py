@@ -1,0 +1,206 @@
+"""Gauge windows of one aggregated queue_depth rule over one node's queues, column by column.
+
+Every queue of a snapshot has the same sample time, so the window keeps one list of snapshot
+times and, per snapshot, one column of values laid out by *slot* (a queue's position in the
+layout, which is the in-scope queues in table order). Per queue there is a running total (sum and
+avg) and the index of the snapshot the queue first appeared in (``born``). A snapshot is then a
+few whole-column operations (``map`` over tuples) instead of one method call per queue.
+
+The semantics are those of one :class:`~kumowatch_alerter.windows.GaugeWindow` per queue:
+
+- A queue's window holds its samples from the snapshots it was reported in, ending at the newest;
+  a queue missing from one snapshot starts again from nothing when it returns.
+- Expiry drops samples older than ``t - window`` from the front of the window. For a queue born
+  in the window, the columns before its birth hold 0.0, so the whole-column subtraction of the
+  expired columns leaves its total as a per-queue window would (same float operations, same
+  order).
+- While snapshot times increase, every window starts at ``max(first, born)``. Two cases leave
+  that shape and are kept in per-queue ``GaugeWindow`` objects (``odd``) from then on, as
+  before: a snapshot time going backwards, which makes a young queue's front-expiry differ from
+  the oldest ones'; and a queue still reported but no longer in scope (its scope verdict changed
+  after the scope cache was cleared), whose window is kept, unchanged, while it is reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from itertools import compress, repeat
+from operator import add, gt, itemgetter, sub, truediv
+from typing import TypeVar
+
+from kumowatch_alerter.windows import GaugeWindow
+
+Column = Sequence[float]
+T = TypeVar("T")
+
+
+def gather(values: Sequence[T], idx: Sequence[int]) -> tuple[T, ...]:
+    """``values`` at positions ``idx`` (``itemgetter`` in C; it returns a bare item for one)."""
+    if len(idx) > 1:
+        return itemgetter(*idx)(values)  # type: ignore[no-any-return]
+    return tuple(values[i] for i in idx)
+
+
+class QueueWindows:
+    """One rule's per-queue windows on one node (see the module docstring)."""
+
+    __slots__ = (
+        "_index",
+        "born",
+        "cols",
+        "first",
+        "how",
+        "last_birth",
+        "names",
+        "odd",
+        "odd_at",
+        "picked",
+        "table_names",
+        "times",
+        "totals",
+        "window_ms",
+    )
+
+    def __init__(self, how: str, window_ms: int) -> None:
+        self.how = how
+        self.window_ms = window_ms
+        #: The layout: slot → queue name.
+        self.names: Sequence[str] = ()
+        self._index: dict[str, int] | None = None
+        #: Per slot: the absolute snapshot index the queue was first reported at, in this run.
+        self.born: Sequence[int] = ()
+        #: Per slot: the running sum of the window (sum and avg only).
+        self.totals: Sequence[float] = ()
+        #: Snapshot times and value columns of the window; ``first`` is the absolute index of
+        #: the oldest.
+        self.times: list[int] = []
+        self.cols: list[Column] = []
+        self.first = 0
+        self.last_birth = 0
+        self.odd: dict[str, GaugeWindow] = {}
+        #: The table names of the last snapshot and which of them the layout holds (None: all):
+        #: an unchanged table needs no scope lookups and no relayout.
+        self.table_names: Sequence[str] | None = None
+        self.picked: list[int] | None = None
+        self.odd_at: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.names) + len(self.odd)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.index() or name in self.odd
+
+    def index(self) -> dict[str, int]:
+        """Name → slot, built on first use after a layout change."""
+        if self._index is None:
+            self._index = dict(zip(self.names, range(len(self.names)), strict=True))
+        return self._index
+
+    # ------------------------------------------------------------------ layout
+
+    def expiry(self, t: int) -> int:
+        """How many of the oldest columns a snapshot at ``t`` expires (a front scan)."""
+        start, times = t - self.window_ms, self.times
+        k = 0
+        while k < len(times) and times[k] < start:
+            k += 1
+        return k
+
+    def split_young(self, t: int, keep: int) -> bool:
+        """Move to ``odd`` the queues whose window would not start where the layout says.
+
+        Only when times went backwards: a queue born after the oldest kept column, at a time
+        older than ``t - window``, would expire its own first samples. True if any moved.
+        """
+        start, times, moved = t - self.window_ms, self.times, False
+        for k in range(keep + 1, len(times)):
+            if times[k] >= start:
+                continue
+            born = self.first + k
+            for slot in [s for s, b in enumerate(self.born) if b == born]:
+                name = self.names[slot]
+                if name not in self.odd:
+                    self.odd[name] = self.extract(slot)
+                    moved = True
+        return moved
+
+    def extract(self, slot: int) -> GaugeWindow:
+        """The slot's window as a per-queue ``GaugeWindow`` (before this snapshot's sample)."""
+        w = GaugeWindow()
+        rel = max(0, self.born[slot] - self.first)
+        w.ts = self.times[rel:]
+        w.vs = [col[slot] for col in self.cols[rel:]]
+        w.total = self.totals[slot] if self.totals else float(sum(w.vs))
+        return w
+
+    def relayout(self, names: Sequence[str], dormant: Callable[[str], bool]) -> bool:
+        """Lay the slots out as ``names``: new queues born now, gone ones dropped.
+
+        A gone queue for which ``dormant(name)`` holds (still reported, out of scope) keeps its
+        window in ``odd``. False when the layout did not change.
+        """
+        m = len(self.names)
+        idx = list(map(self.index().get, names, repeat(m)))
+        if len(idx) == m and idx == list(range(m)):
+            return False
+        kept = set(idx)
+        kept.discard(m)
+        if len(kept) < m:
+            for slot in range(m):
+                if slot not in kept and dormant(name := self.names[slot]):
+                    self.odd.setdefault(name, self.extract(slot))
+        now = self.first + len(self.times)
+        if m in idx:
+            self.last_birth = now
+        self.born = gather((*self.born, now), idx)
+        if self.how in ("avg", "sum"):
+            self.totals = gather((*self.totals, 0.0), idx)
+        self.cols = [gather((*col, 0.0), idx) for col in self.cols]
+        self.names = names
+        self._index = None
+        return True
+
+    # ------------------------------------------------------------------ samples
+
+    def add(self, t: int, values: Column, expired: int) -> None:
+        """Append one snapshot's column (laid out as ``names``), expiring ``expired`` columns."""
+        if self.how in ("avg", "sum"):
+            grown = map(add, self.totals, values)
+            if expired:
+                cols = self.cols
+                # sum() of the expired samples, column-wise: 0.0 + a + b ..., as GaugeWindow does.
+                dropped = map(add, repeat(0.0), cols[0])
+                for col in cols[1:expired]:
+                    dropped = map(add, dropped, col)
+                self.totals = list(map(sub, grown, dropped))
+            else:
+                self.totals = list(grown)
+        self.times.append(t)
+        self.cols.append(values)
+        if expired:
+            del self.times[:expired], self.cols[:expired]
+            self.first += expired
+
+    def young(self) -> list[int]:
+        """Slots born after the oldest kept column (their windows are shorter)."""
+        if self.last_birth <= self.first:
+            return []
+        return list(compress(range(len(self.born)), map(gt, self.born, repeat(self.first))))
+
+    def values(self) -> list[float]:
+        """The aggregated value of every slot's window."""
+        how, cols = self.how, self.cols
+        if how == "sum":
+            return list(self.totals)
+        if how == "avg":
+            if self.last_birth <= self.first:
+                return list(map(truediv, self.totals, repeat(len(cols))))
+            end = self.first + len(cols)
+            counts = map(sub, repeat(end), map(max, self.born, repeat(self.first)))
+            return list(map(truediv, self.totals, counts))
+        pick = max if how == "max" else min
+        out = list(map(pick, *cols)) if len(cols) > 1 else list(cols[0]) if cols else []
+        for slot in self.young():
+            rel = self.born[slot] - self.first
+            out[slot] = pick([col[slot] for col in cols[rel:]])
+        return out
