@@ -191,7 +191,8 @@ class NodeFeed:
             stream=stream,
             cb=cb,
             config=config,
-            idle_heartbeat=5.0,
+            # Two missed heartbeats re-create a consumer lost with its server: 2-4 s without data.
+            idle_heartbeat=1.0,
             pending_msgs_limit=100_000,
             pending_bytes_limit=512 * 1024 * 1024,
         )
