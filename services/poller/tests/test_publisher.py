@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from kumowatch_common import streams, subjects
+from kumowatch_common.testing import eventually
 from kumowatch_poller.errors import PublishError
 from kumowatch_poller.publisher import Outgoing, Publisher
 
@@ -110,6 +111,21 @@ async def test_missing_acks_time_out_and_are_forgotten(nc: Any) -> None:
         with pytest.raises(PublishError) as info:
             await publisher.publish([Outgoing(subject, b"x", "a"), Outgoing(subject, b"y", "b")])
         assert (info.value.failed, info.value.total, info.value.cause) == (2, 2, "no ack in time")
+        assert publisher.in_flight == 0
+    finally:
+        await sub.unsubscribe()
+
+
+async def test_a_cancelled_batch_leaves_nothing_in_flight(nc: Any) -> None:
+    subject = f"silent.{uuid.uuid4().hex}"
+    sub = await nc.subscribe(subject)
+    try:
+        publisher = Publisher(nc, timeout=30)
+        task = asyncio.create_task(publisher.publish([Outgoing(subject, b"x", "a")] * 3))
+        await eventually(lambda: publisher.in_flight == 3, 5, "three messages in flight")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
         assert publisher.in_flight == 0
     finally:
         await sub.unsubscribe()

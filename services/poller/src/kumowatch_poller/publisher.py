@@ -76,12 +76,14 @@ class Publisher:
             async with asyncio.timeout(self.timeout):
                 await self._send(batch, futures, tokens)
                 results = await asyncio.gather(*futures, return_exceptions=True)
-        except Exception as exc:
+        except BaseException as exc:
+            # Every ack that arrived took its token with it: only a failure leaves any behind.
             missing = len(batch) - sum(1 for f in futures if f.done() and not f.cancelled())
+            self._forget(tokens, futures)
+            if not isinstance(exc, Exception):
+                raise  # cancelled, not failed
             cause = "no ack in time" if isinstance(exc, TimeoutError) else _describe(exc)
             raise PublishError(max(1, missing), len(batch), cause) from exc
-        finally:
-            self._forget(tokens, futures)
         acks: list[PubAck] = []
         errors: list[BaseException] = []
         for result in results:
