@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import secrets
 import shlex
 import sys
 import time
@@ -33,7 +34,7 @@ from bench.detection import (  # noqa: E402
     run_scenario,
 )
 from bench.faults import latest_results  # noqa: E402
-from bench.kumostack import KumoStack  # noqa: E402
+from bench.kumostack import KumoStack, runnable  # noqa: E402
 from bench.progress import Progress  # noqa: E402
 from bench.promstack import PromStack, PromTimers  # noqa: E402
 from bench.receiver import WebhookReceiver  # noqa: E402
@@ -115,10 +116,14 @@ async def start_phase(
     kumo: KumoStack | None = None
     if kumo_reason is None:
         api = ",".join(f"{n}={sim.url(n)}" for n in nodes)
+        # The gateway runs too (no client attached) so every service has a peak-memory row.
+        with_gateway = runnable("kumowatch_gateway") is None
         kumo = KumoStack(
             api,
             rx.url(f"/kw/{name}"),
             poll_interval=poll,
+            services=("poller", "alerter", "notifier", *(("gateway",) if with_gateway else ())),
+            env={"JWT_SECRET": secrets.token_urlsafe(48)},
             service_env={"alerter": {"ALERTER_SERIES_GRACE_SECONDS": str(SERIES_GRACE_S)}},
         )
         rules = [sc.kumowatch_rule(rule_id_for(name, sc)) for sc in scenarios]
