@@ -4,15 +4,15 @@ Each message carries a ``Nats-Msg-Id``, so a retry (or a second replica) publish
 is dropped by the stream's duplicate window. A batch succeeds only when every message is acked.
 
 The acks come back on one wildcard inbox of the publisher's own, matched to their messages by a
-counter token. That is nats-py's ``publish_async`` without what the ingest hot path cannot afford
-per message (a semaphore, a NUID and random bytes per token, dataclass introspection and
-``json`` per ack); in-flight messages are bounded across batches by ``window``.
+counter token, and a batch has one future that the last of its acks resolves. That is nats-py's
+``publish_async`` without what the ingest hot path cannot afford per message (a semaphore, a NUID
+and random bytes per token, a future and its callbacks, dataclass introspection and ``json`` per
+ack); unacknowledged messages are bounded across batches by ``window``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 from collections.abc import Sequence
 from typing import Final, NamedTuple
@@ -41,6 +41,24 @@ class Outgoing(NamedTuple):
     msg_id: str
 
 
+class _Batch:
+    """The acks of one batch as they arrive; ``done`` resolves when none is missing."""
+
+    __slots__ = ("done", "left", "results")
+
+    def __init__(self, size: int, done: asyncio.Future[None]) -> None:
+        self.results: list[PubAck | Exception | None] = [None] * size
+        self.left = size
+        self.done = done
+
+    def settle(self, index: int, result: PubAck | Exception) -> None:
+        if self.results[index] is None:
+            self.results[index] = result
+            self.left -= 1
+            if not self.left and not self.done.done():
+                self.done.set_result(None)
+
+
 class Publisher:
     """Batches of JetStream publishes, bounded by one deadline and a window of unacked messages."""
 
@@ -51,7 +69,7 @@ class Publisher:
         self._inbox: str | None = None
         self._opening = asyncio.Lock()
         self._tokens = itertools.count()
-        self._pending: dict[str, asyncio.Future[PubAck]] = {}
+        self._pending: dict[str, tuple[_Batch, int]] = {}
         self._room = asyncio.Event()
         self._room.set()
 
@@ -70,49 +88,37 @@ class Publisher:
             return []
         if not self.connected:
             raise PublishError(len(batch), len(batch), "NATS is not connected")
-        futures: list[asyncio.Future[PubAck]] = []
+        state = _Batch(len(batch), asyncio.get_running_loop().create_future())
         tokens: list[str] = []
         try:
             async with asyncio.timeout(self.timeout):
-                await self._send(batch, futures, tokens)
-                results = await asyncio.gather(*futures, return_exceptions=True)
+                await self._send(batch, state, tokens)
+                await state.done
         except BaseException as exc:
             # Every ack that arrived took its token with it: only a failure leaves any behind.
-            missing = len(batch) - sum(1 for f in futures if f.done() and not f.cancelled())
-            self._forget(tokens, futures)
+            for token in tokens:
+                self._pending.pop(token, None)
+            self._make_room()
             if not isinstance(exc, Exception):
                 raise  # cancelled, not failed
             cause = "no ack in time" if isinstance(exc, TimeoutError) else _describe(exc)
-            raise PublishError(max(1, missing), len(batch), cause) from exc
-        acks: list[PubAck] = []
-        errors: list[BaseException] = []
-        for result in results:
-            if isinstance(result, BaseException):
-                errors.append(result)
-            else:
-                acks.append(result)
-        if errors:
+            raise PublishError(max(1, state.left), len(batch), cause) from exc
+        acks = [r for r in state.results if isinstance(r, PubAck)]
+        if len(acks) < len(batch):
+            errors = [r for r in state.results if isinstance(r, Exception)]
             raise PublishError(len(errors), len(batch), _describe(errors[0]))
         return acks
 
-    async def _send(
-        self,
-        batch: Sequence[Outgoing],
-        futures: list[asyncio.Future[PubAck]],
-        tokens: list[str],
-    ) -> None:
+    async def _send(self, batch: Sequence[Outgoing], state: _Batch, tokens: list[str]) -> None:
         inbox = self._inbox or await self._open()
-        loop = asyncio.get_running_loop()
         pending, publish = self._pending, self.nc.publish
-        for subject, payload, msg_id in batch:
+        for index, (subject, payload, msg_id) in enumerate(batch):
             while len(pending) >= self.window:
                 self._room.clear()
                 await self._room.wait()
             token = str(next(self._tokens))
-            future: asyncio.Future[PubAck] = loop.create_future()
-            pending[token] = future
+            pending[token] = (state, index)
             tokens.append(token)
-            futures.append(future)
             await publish(subject, payload, reply=inbox + token, headers={"Nats-Msg-Id": msg_id})
 
     async def _open(self) -> str:
@@ -123,46 +129,34 @@ class Publisher:
                 self._inbox = inbox
             return self._inbox
 
+    def _make_room(self) -> None:
+        if len(self._pending) < self.window:
+            self._room.set()
+
     async def _on_ack(self, msg: Msg) -> None:
         assert self._inbox is not None
-        future = self._pending.pop(msg.subject[len(self._inbox) :], None)
-        if len(self._pending) < self.window:
-            self._room.set()
-        if future is None or future.done():
-            return  # given up on already
-        if msg.headers and msg.headers.get("Status") == _NO_RESPONDERS:
-            future.set_exception(NoStreamResponseError())
-            return
-        try:
-            answer = orjson.loads(msg.data)
-            error = answer.get("error")
-            if error is not None:
-                future.set_exception(
-                    APIError(error.get("code"), error.get("description"), error.get("err_code"))
-                )
-                return
-            future.set_result(
-                PubAck(
-                    stream=answer["stream"],
-                    seq=answer["seq"],
-                    domain=answer.get("domain"),
-                    duplicate=answer.get("duplicate"),
-                )
-            )
-        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError) as exc:
-            future.set_exception(APIError(description=f"unreadable ack {msg.data[:200]!r}: {exc}"))
+        waiting = self._pending.pop(msg.subject[len(self._inbox) :], None)
+        self._make_room()
+        if waiting is not None:
+            waiting[0].settle(waiting[1], _ack(msg))
 
-    def _forget(self, tokens: list[str], futures: list[asyncio.Future[PubAck]]) -> None:
-        for token in tokens:
-            self._pending.pop(token, None)
-        if len(self._pending) < self.window:
-            self._room.set()
-        for future in futures:
-            if not future.done():
-                future.cancel()
-            elif not future.cancelled():
-                with contextlib.suppress(BaseException):
-                    future.exception()  # retrieved: no "never retrieved" warning
+
+def _ack(msg: Msg) -> PubAck | Exception:
+    if msg.headers and msg.headers.get("Status") == _NO_RESPONDERS:
+        return NoStreamResponseError()
+    try:
+        answer = orjson.loads(msg.data)
+        error = answer.get("error")
+        if error is not None:
+            return APIError(error.get("code"), error.get("description"), error.get("err_code"))
+        return PubAck(
+            stream=answer["stream"],
+            seq=answer["seq"],
+            domain=answer.get("domain"),
+            duplicate=answer.get("duplicate"),
+        )
+    except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError) as exc:
+        return APIError(description=f"unreadable ack {msg.data[:200]!r}: {exc}")
 
 
 def _describe(exc: BaseException) -> str:
