@@ -15,7 +15,7 @@ import pytest
 from alerter_timeline import Timeline, rule
 
 from kumowatch_alerter.compiled import CompiledRule
-from kumowatch_alerter.queues import QueueTable, update_windows
+from kumowatch_alerter.queues import NodeQueues, QueueTable, update_windows
 from kumowatch_alerter.queuewindows import QueueWindows
 from kumowatch_alerter.statemachine import (
     States,
@@ -262,3 +262,26 @@ def test_sum_and_min_follow_the_window_as_it_slides() -> None:
     assert tl.times("resolved", "sum") == [15.0]
     assert tl.times("firing", "min") == [0.0, 30.0]
     assert tl.times("resolved", "min") == [15.0]
+
+
+def snapshot(seq: int, rows: list[tuple[str, float, str]]) -> dict[str, Any]:
+    queues = [{"queueName": n, "size": s, "kind": k} for n, s, k in rows]
+    return {"node": "n1", "seq": seq, "chunk": 0, "chunks": 1, "timestamp": seq, "queues": queues}
+
+
+def test_a_table_takes_over_the_index_of_an_equal_one_and_rebuilds_otherwise() -> None:
+    nq = NodeQueues()
+    same = [("a@x.com", 1.0, "scheduled"), ("r1", 2.0, "ready"), ("b@x.com", 3.0, "scheduled")]
+    assert nq.add_chunk(snapshot(1, same))
+    first = nq.scheduled.index()
+    assert first == {"a@x.com": 0, "b@x.com": 1}
+    assert nq.add_chunk(snapshot(2, same))
+    assert nq.scheduled.index() is first
+    assert nq.ready.index() == {"r1": 0}
+    swapped = [("b@x.com", 3.0, "scheduled"), ("a@x.com", 1.0, "scheduled")]
+    assert nq.add_chunk(snapshot(3, swapped))
+    assert nq.scheduled.index() == {"b@x.com": 0, "a@x.com": 1}
+    assert nq.ready.index() == {}
+    assert nq.add_chunk(snapshot(4, [*swapped, ("c@x.com", 1.0, "scheduled")]))
+    assert nq.add_chunk(snapshot(5, swapped))  # the table in between never built its index
+    assert nq.scheduled.index() == {"b@x.com": 0, "a@x.com": 1}
