@@ -15,7 +15,7 @@ import pytest
 from alerter_timeline import Timeline, rule
 
 from kumowatch_alerter.compiled import CompiledRule
-from kumowatch_alerter.queues import NodeQueues, QueueTable, update_windows
+from kumowatch_alerter.queues import NodeQueues, QueueTable, hits, update_windows
 from kumowatch_alerter.queuewindows import QueueWindows
 from kumowatch_alerter.statemachine import (
     States,
@@ -285,3 +285,13 @@ def test_a_table_takes_over_the_index_of_an_equal_one_and_rebuilds_otherwise() -
     assert nq.add_chunk(snapshot(4, [*swapped, ("c@x.com", 1.0, "scheduled")]))
     assert nq.add_chunk(snapshot(5, swapped))  # the table in between never built its index
     assert nq.scheduled.index() == {"b@x.com": 0, "a@x.com": 1}
+
+
+@pytest.mark.parametrize("op", [">", ">=", "<", "<=", "==", "!="])
+def test_table_hits_filtered_from_a_looser_scan_equal_a_full_scan(op: str) -> None:
+    rng = random.Random(op)
+    sizes = [float(rng.choice([0, 5, 10, 50, 100, 1000])) for _ in range(500)]
+    table = table_of([(f"q{i}", size, None) for i, size in enumerate(sizes)])
+    thresholds = [rng.choice([-1.0, 0.0, 5.0, 10.0, 75.0, 100.0, 5000.0]) for _ in range(12)]
+    for thr in thresholds:
+        assert table.hits(op, thr) == hits(sizes, op, thr)

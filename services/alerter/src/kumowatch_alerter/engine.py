@@ -269,9 +269,10 @@ class Engine:
         t = nd.queues.t
         self._seen(nd, "queues", t)
         now, out = self.now(), list[Transition]()
-        for cr in self.family("queue"):
-            if not (cr.satisfiable and cr.scope.node_ok(nd.name)):
-                continue
+        rules = [cr for cr in self.family("queue") if cr.satisfiable and cr.scope.node_ok(nd.name)]
+        if nd.live:
+            q.prime_hits(nd.queues, [cr for cr in rules if not (cr.aggregation and cr.window_ms)])
+        for cr in rules:
             table = nd.queues.table(cr.metric)
             if cr.aggregation and cr.window_ms:
                 judge = (nd.name, self._states(cr.id, nd.name), now, self.grace_ms, out)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from itertools import compress, repeat
-from operator import is_, ne
-from typing import Any
+from operator import ge, is_, le, ne
+from typing import Any, Final
 
 from kumowatch_alerter.compiled import OPERATORS, CompiledRule
 from kumowatch_alerter.queuewindows import QueueWindows, gather
@@ -29,7 +29,7 @@ from kumowatch_alerter.windows import GaugeWindow
 class QueueTable:
     """One kind (scheduled or ready) of one node's latest complete queue snapshot."""
 
-    __slots__ = ("_carry", "_index", "kind", "names", "providers", "sizes", "suspended")
+    __slots__ = ("_carry", "_hits", "_index", "kind", "names", "providers", "sizes", "suspended")
 
     def __init__(self, kind: str, carry: tuple[list[str], dict[str, int]] | None = None) -> None:
         self.kind = kind
@@ -40,6 +40,8 @@ class QueueTable:
         self._index: dict[str, int] | None = None
         #: The index of an earlier table and the names it was built from.
         self._carry = carry
+        #: operator → (threshold, positions): the loosest scan so far, for the tighter ones.
+        self._hits: dict[str, tuple[float, list[int]]] = {}
 
     def index(self) -> dict[str, int]:
         """Name → position, built on first use (or taken over from an earlier, equal table)."""
@@ -56,6 +58,24 @@ class QueueTable:
     def handover(self) -> tuple[list[str], dict[str, int]] | None:
         """What the next table of the same kind may take its index from."""
         return (self.names, self._index) if self._index is not None else self._carry
+
+    def hits(self, op: str, thr: float) -> list[int]:
+        """Positions whose size meets ``op thr``, ascending.
+
+        ``v > thr`` implies ``v > t`` for any ``t <= thr`` (likewise for the other orderings),
+        so a looser scan of this table is filtered instead of scanning every queue again.
+        """
+        sizes = self.sizes
+        looser = _LOOSER.get(op)
+        if looser is None:
+            return hits(sizes, op, thr)
+        done = self._hits.get(op)
+        if done is not None and looser(done[0], thr):
+            test = OPERATORS[op]
+            return [i for i in done[1] if test(sizes[i], thr)]
+        out = hits(sizes, op, thr)
+        self._hits[op] = (thr, out)
+        return out
 
     def labels(self, name: str) -> dict[str, str]:
         return queue_labels(name, self.kind, self.providers.get(name))
@@ -138,9 +158,30 @@ def _fill(parts: list[list[dict[str, Any]]], sched: QueueTable, ready: QueueTabl
                     s_susp.append(name)
 
 
+#: For an ordering operator: is a scan at threshold ``a`` a superset of one at ``b``?
+_LOOSER: Final[dict[str, Callable[[float, float], bool]]] = {
+    ">": le,
+    ">=": le,
+    "<": ge,
+    "<=": ge,
+}
+
+
 def hits(sizes: Sequence[float], op: str, thr: float) -> list[int]:
     """Positions whose value meets ``op thr`` (the hot loop, kept in C)."""
     return list(compress(range(len(sizes)), map(OPERATORS[op], sizes, repeat(thr))))
+
+
+def prime_hits(queues: NodeQueues, rules: list[CompiledRule]) -> None:
+    """Scan each table once at the loosest threshold per operator, for the rules to filter."""
+    loosest: dict[tuple[str, str], float] = {}
+    for cr in rules:
+        key, looser = (cr.metric, cr.op), _LOOSER.get(cr.op)
+        thr = loosest.get(key)
+        if looser is not None and (thr is None or looser(cr.threshold, thr)):
+            loosest[key] = cr.threshold
+    for (metric, op), thr in loosest.items():
+        queues.table(metric).hits(op, thr)
 
 
 def _labeller(node: str, table: QueueTable, name: str) -> Callable[[], dict[str, str]]:
@@ -163,7 +204,7 @@ def evaluate_rule(
     names, sizes = table.names, table.sizes
     scoped = cr.scope.restricts_series
     seen: set[str] = set()
-    for i in hits(sizes, cr.op, cr.threshold):
+    for i in table.hits(cr.op, cr.threshold):
         name = names[i]
         if scoped and not table.in_scope(cr.scope, name):
             continue
