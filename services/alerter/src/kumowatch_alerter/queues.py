@@ -3,7 +3,8 @@
 Queue snapshots are the big input (100k+ queues per node), so they are decoded with orjson into
 plain dicts rather than pydantic models, kept as parallel lists per kind (names, sizes) and
 evaluated by comparing sizes first: labels are built and scopes checked only for the queues whose
-value meets the threshold, or that already have a state.
+value meets the threshold, or that already have a state. Rules with an aggregation keep their
+windows column-wise (:mod:`kumowatch_alerter.queuewindows`).
 """
 
 from __future__ import annotations
@@ -329,6 +330,11 @@ def _judge_windows(
             slots = sorted({*slots, *extra})
     layout = windows.names
     items = [(layout[s], values[s]) for s in slots]
+    thr, compare = cr.threshold, cr.compare
+    # Only reports that hit, or of a name with a state, are judged; a name's first report may
+    # create the state its next report sees, so all reports of a name that hits are kept.
+    hit = {name for _, name, v in odd_values if compare(v, thr)}
+    odd_values = [x for x in odd_values if x[1] in hit or x[1] in states]
     if odd_values:
         picked = windows.picked
         keyed = [
@@ -336,7 +342,6 @@ def _judge_windows(
             for s, item in zip(slots, items, strict=True)
         ]
         items = [(name, v) for _, name, v in sorted([*keyed, *odd_values])]
-    thr, compare = cr.threshold, cr.compare
     for name, value in items:
         if compare(value, thr):
             observe_true(cr, states, name, value, _labeller(node, table, name), now, out)
