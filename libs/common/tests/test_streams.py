@@ -23,6 +23,7 @@ async def test_provision_creates_every_stream_and_bucket_and_is_idempotent(
     assert set(buckets) == {
         streams.BUCKET_RULES,
         streams.BUCKET_ALERT_STATE,
+        streams.BUCKET_PENDING,
         streams.BUCKET_ACKS,
         streams.BUCKET_THROTTLE,
         streams.BUCKET_SILENCES,

@@ -47,6 +47,7 @@ class Timeline:
         self.clock = ManualClock(START)
         self.engine = Engine(self.clock, nodata_seconds=nodata, grace_seconds=grace)
         self.log: list[tuple[float, Transition]] = []
+        self.internal: list[tuple[float, Transition]] = []
         self._seq = 0
         self.engine.set_rules(rules)
 
@@ -60,9 +61,16 @@ class Timeline:
         return int(self.clock.now() * 1000)
 
     def _record(self, transitions: list[Transition]) -> list[Transition]:
+        """Published transitions go to ``log`` (and are returned); the pending bucket's
+        (``pending``/``dropped``, never published) to ``internal``."""
+        published = []
         for tr in transitions:
-            self.log.append((self.t, tr))
-        return transitions
+            if tr.event in ("pending", "dropped"):
+                self.internal.append((self.t, tr))
+            else:
+                self.log.append((self.t, tr))
+                published.append(tr)
+        return published
 
     def advance(self, seconds: float, step: float = 1.0) -> None:
         """Move time forward, ticking every ``step`` seconds (as the service does)."""

@@ -32,6 +32,7 @@ STREAM_NOTIFICATIONS: Final = "NOTIFICATIONS"
 
 BUCKET_RULES: Final = "kumowatch_rules"
 BUCKET_ALERT_STATE: Final = "kumowatch_alert_state"
+BUCKET_PENDING: Final = "kumowatch_alert_pending"
 BUCKET_ACKS: Final = "kumowatch_alert_acks"
 BUCKET_THROTTLE: Final = "kumowatch_throttle"
 BUCKET_SILENCES: Final = "kumowatch_silences"
@@ -54,6 +55,9 @@ class Retention:
     alerts_max_age: float = 30 * DAY
     notifications_max_age: float = 7 * DAY
     lease_ttl: float = 15.0
+    # A pending entry is written once, when its series starts pending: a `for` longer than this
+    # starts over if the alerter restarts after it expired.
+    pending_max_age: float = 7 * DAY
     max_msg_size: int = 1024 * 1024
 
 
@@ -126,6 +130,13 @@ def topology(r: Retention) -> Topology:
             description="active alerts by alert id",
             history=1,
             replicas=r.replicas,
+        ),
+        KeyValueConfig(
+            bucket=BUCKET_PENDING,
+            description="pending alerts (the start of their `for`) by rule and series",
+            history=1,
+            replicas=r.replicas,
+            ttl=r.pending_max_age,
         ),
         KeyValueConfig(
             bucket=BUCKET_ACKS,

@@ -201,14 +201,24 @@ class Engine:
         """Adopt firing alerts from the alert-state bucket for the nodes this engine has.
 
         Alerts whose rule no longer exists (or no longer fits) come back as resolved transitions.
+        Pending alerts (from the pending bucket) resume their ``for`` where it was; one whose rule
+        is gone, has no ``for`` any more or whose series is already firing is dropped.
         """
         now, out = self.now(), list[Transition]()
-        for alert in alerts:
+        ordered = sorted(alerts, key=lambda a: a.status != "firing")  # firing first
+        for alert in ordered:
             node = alert.labels.get("node")
             if node is None or node not in self.nodes:
                 continue
             cr = self.rules.get(alert.ruleId)
             key = cr.key_of(alert.labels) if cr is not None else None
+            if alert.status == "pending":
+                states = self._states(cr.id, node) if cr is not None else {}
+                if cr is None or key is None or cr.for_ms <= 0 or key in states:
+                    out.append(Transition("dropped", alert, cr.rule if cr else _gone_rule(alert)))
+                else:
+                    states[key] = SeriesState.restored(alert)
+                continue
             if cr is None or key is None:
                 out.append(_orphan(alert, cr, now))
                 continue
@@ -555,19 +565,20 @@ def suspended_series(nd: NodeData) -> dict[str, tuple[dict[str, str], str]]:
     return out
 
 
+def _gone_rule(alert: Alert) -> AlertRule:
+    """What is known of the rule of an alert whose rule no longer exists."""
+    return AlertRule(
+        id=alert.ruleId,
+        name=alert.ruleName,
+        description="rule no longer exists",
+        enabled=False,
+        severity=alert.severity,
+        condition=AlertCondition(type="queue_depth", operator=">", threshold=alert.threshold),
+    )
+
+
 def _orphan(alert: Alert, cr: CompiledRule | None, now: int) -> Transition:
     """A restored alert whose rule is gone: resolve it with what is known of the rule."""
-    rule = (
-        cr.rule
-        if cr is not None
-        else AlertRule(
-            id=alert.ruleId,
-            name=alert.ruleName,
-            description="rule no longer exists",
-            enabled=False,
-            severity=alert.severity,
-            condition=AlertCondition(type="queue_depth", operator=">", threshold=alert.threshold),
-        )
-    )
+    rule = cr.rule if cr is not None else _gone_rule(alert)
     st = SeriesState.restored(alert)
     return resolve(CompiledRule.of(rule), st, now, "rule")

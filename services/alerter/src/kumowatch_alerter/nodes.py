@@ -83,7 +83,7 @@ class FeedMetrics:
 
 
 async def read_alerts(kv: KeyValue, attempts: int = 4) -> list[Alert]:
-    """Every alert in the alert-state bucket.
+    """Every alert in a bucket of alerts (the alert-state bucket, or the pending bucket).
 
     The keys come from the bucket stream's per-subject state and each value from a direct get:
     unlike a watcher's "initial values done" marker, this cannot end early while a cluster is

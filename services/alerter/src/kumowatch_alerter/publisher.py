@@ -7,7 +7,12 @@ Order makes a crash at any point safe with a replica taking over from the bucket
 - resolved: publish, then delete the bucket key. A crash in between makes the next owner restore
   the alert and resolve it again with the same id, which the stream's dedup window drops.
 
-Failures are retried with backoff until they succeed (or the service stops), in order.
+- pending / dropped (rules with ``for``; nothing is published): put / delete the series' key in
+  the pending bucket. A firing deletes it after the publish; a crash before that leaves a pending
+  entry the next owner drops because the series is firing.
+
+Failures are retried with backoff until they succeed (or the service stops), in order: the
+transitions of one series never overtake each other.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from prometheus_client import CollectorRegistry, Counter
 from kumowatch_alerter.errors import PublishError
 from kumowatch_alerter.statemachine import Transition
 from kumowatch_common import subjects
-from kumowatch_common.events import AlertEvent
+from kumowatch_common.events import Alert, AlertEvent
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +41,15 @@ class Publisher:
     """A queue of transitions drained by :meth:`run`."""
 
     def __init__(
-        self, js: JetStreamContext, state: KeyValue, registry: CollectorRegistry | None = None
+        self,
+        js: JetStreamContext,
+        state: KeyValue,
+        pending: KeyValue,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.js = js
         self.state = state
+        self.pending_kv = pending
         self._queue: deque[Transition] = deque()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -53,6 +63,12 @@ class Publisher:
         self.failures = Counter(
             "kumowatch_alerter_publish_failures_total",
             "failed publish attempts (retried)",
+            registry=registry,
+        )
+        self.pending_writes = Counter(
+            "kumowatch_alerter_pending_writes_total",
+            "pending-bucket writes (pending: a series started its `for`; dropped: it cleared)",
+            ["event"],
             registry=registry,
         )
 
@@ -91,9 +107,9 @@ class Publisher:
         while self._queue:
             batch: list[Transition] = []
             ids: set[str] = set()
-            while self._queue and len(batch) < BATCH and self._queue[0].alert.id not in ids:
+            while self._queue and len(batch) < BATCH and _series(self._queue[0]) not in ids:
                 tr = self._queue.popleft()
-                ids.add(tr.alert.id)
+                ids.add(_series(tr))
                 batch.append(tr)
             await asyncio.gather(*(self._deliver(tr, stop) for tr in batch))
         self._idle.set()
@@ -116,12 +132,24 @@ class Publisher:
     async def publish_one(self, tr: Transition) -> None:
         """One transition, in the crash-safe order (see the module doc)."""
         alert = tr.alert
+        if tr.event == "pending":
+            await self.pending_kv.put(pending_key(alert), alert.to_bytes())
+            self.pending_writes.labels("pending").inc()
+            return
+        if tr.event == "dropped":
+            with contextlib.suppress(KeyNotFoundError):
+                await self.pending_kv.delete(pending_key(alert))
+            self.pending_writes.labels("dropped").inc()
+            return
         payload = AlertEvent(event=tr.event, alert=alert, rule=tr.rule).to_bytes()
         subject = subjects.alert(alert.ruleId, tr.event)
         headers = {"Nats-Msg-Id": f"{alert.id}:{tr.event}"}
         if tr.event == "firing":
             await self.state.put(alert.id, alert.to_bytes())
             await self.js.publish(subject, payload, headers=headers)
+            if tr.rule.for_ > 0:
+                with contextlib.suppress(KeyNotFoundError):
+                    await self.pending_kv.delete(pending_key(alert))
         else:
             await self.js.publish(subject, payload, headers=headers)
             with contextlib.suppress(KeyNotFoundError):
@@ -131,3 +159,12 @@ class Publisher:
             "alert " + tr.event,
             extra={"alert": alert.id, "rule": alert.ruleId, "labels": alert.labels},
         )
+
+
+def pending_key(alert: Alert) -> str:
+    """The pending bucket's key of a series: ``<rule id>.<fingerprint>``."""
+    return f"{alert.ruleId}.{alert.fingerprint or alert.id}"
+
+
+def _series(tr: Transition) -> str:
+    return tr.alert.fingerprint or tr.alert.id

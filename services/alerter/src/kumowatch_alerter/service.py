@@ -36,7 +36,12 @@ class Alerter:
             grace_seconds=settings.alerter_series_grace_seconds,
             auto_nodes=False,
         )
-        self.publisher = Publisher(rt.js, rt.bucket(streams.BUCKET_ALERT_STATE), rt.registry)
+        self.publisher = Publisher(
+            rt.js,
+            rt.bucket(streams.BUCKET_ALERT_STATE),
+            rt.bucket(streams.BUCKET_PENDING),
+            rt.registry,
+        )
         self.store = RuleStore(
             rt.bucket(streams.BUCKET_RULES), settings.max_window_ms, self._on_rules, rt.registry
         )
@@ -80,6 +85,7 @@ class Alerter:
             acquired = [n for n in sorted(owned) if n not in self.feeds]
             if acquired:
                 alerts = await read_alerts(self.rt.bucket(streams.BUCKET_ALERT_STATE))
+                alerts += await read_alerts(self.rt.bucket(streams.BUCKET_PENDING))
                 for node in acquired:
                     feed = NodeFeed(
                         node, self.rt.js, self.engine, self.publisher, self.metrics, self.clock

@@ -8,6 +8,10 @@ longer be judged) resolves after the grace period (or ``keepFiringFor``, if long
 
 Alert ids are deterministic: sha256 over rule id, sorted labels and ``startsAt``, so a replayed or
 duplicated transition carries the same id and JetStream's ``Nats-Msg-Id`` dedup drops it.
+
+A rule with ``for`` also yields internal ``pending`` and ``dropped`` transitions (never published
+on a subject): the publisher keeps each pending series in the pending bucket, so a restarted or
+replacing alerter continues its ``for`` from when the series started pending, not from zero.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from kumowatch_alerter import text
 from kumowatch_alerter.compiled import CompiledRule
 from kumowatch_common.events import Alert, AlertRule
 
-TransitionKind = Literal["firing", "resolved"]
+TransitionKind = Literal["firing", "resolved", "pending", "dropped"]
 Labels = dict[str, str]
 
 
@@ -77,9 +81,12 @@ class SeriesState:
 
     @classmethod
     def restored(cls, alert: Alert) -> SeriesState:
-        """A firing series rebuilt from the alert-state bucket."""
+        """A firing series rebuilt from the alert-state bucket, or a pending one from the
+        pending bucket (its ``for`` runs from ``startsAt``; it fires once its condition is seen
+        to hold again)."""
         st = cls(dict(alert.labels), alert.value, alert.startsAt, None)
-        st.status = "firing"
+        st.status = "firing" if alert.status == "firing" else "pending"
+        st.cond = st.status == "firing"
         st.alert = alert
         return st
 
@@ -92,6 +99,36 @@ def _alert_labels(cr: CompiledRule, series: Labels) -> Labels:
     for key, value in cr.rule.labels.items():
         labels.setdefault(key, value)
     return labels
+
+
+def pending(cr: CompiledRule, st: SeriesState) -> Transition:
+    """A series starts its ``for``: the transition the publisher keeps in the pending bucket."""
+    labels = _alert_labels(cr, st.labels)
+    alert = Alert(
+        id=alert_id(cr.id, labels, st.active_since),
+        ruleId=cr.id,
+        ruleName=cr.rule.name,
+        severity=cr.rule.severity,
+        message=text.firing(cr, labels, st.value, st.reason),
+        value=st.value,
+        threshold=cr.threshold,
+        timestamp=st.active_since,
+        status="pending",
+        labels=labels,
+        fingerprint=fingerprint(cr.id, labels),
+        startsAt=st.active_since,
+    )
+    st.alert = alert
+    return Transition("pending", alert, cr.rule)
+
+
+def _drop(
+    cr: CompiledRule, states: States, key: str, st: SeriesState, out: list[Transition]
+) -> None:
+    """Forget a pending series (its condition cleared before ``for``)."""
+    del states[key]
+    if st.alert is not None:
+        out.append(Transition("dropped", st.alert, cr.rule))
 
 
 def fire(cr: CompiledRule, st: SeriesState, now: int) -> Transition:
@@ -145,6 +182,8 @@ def observe_true(
     if st is None:
         st = SeriesState(labels(), value, now, reason)
         states[key] = st
+        if cr.for_ms > 0:
+            out.append(pending(cr, st))
     else:
         st.value = value
         st.cond = True
@@ -167,7 +206,7 @@ def observe_false(
     st.cond = False
     st.missing_since = None
     if st.status == "pending":
-        del states[key]
+        _drop(cr, states, key, st, out)
         return
     if cr.keep_ms <= 0:
         del states[key]
@@ -194,7 +233,7 @@ def observe_missing(
     if st is None:
         return
     if st.status == "pending":
-        del states[key]
+        _drop(cr, states, key, st, out)
         return
     st.cond = False
     if st.missing_since is None:
@@ -225,7 +264,9 @@ def resolve_all(
     cr: CompiledRule, states: States, now: int, why: str, out: list[Transition]
 ) -> None:
     """Resolve every firing series (the rule went away), dropping pending ones."""
-    for st in states.values():
+    for key, st in list(states.items()):
         if st.status == "firing":
             out.append(resolve(cr, st, now, why))
+        else:
+            _drop(cr, states, key, st, out)
     states.clear()
