@@ -9,9 +9,9 @@ windows column-wise (:mod:`kumowatch_alerter.queuewindows`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import compress, repeat
-from operator import ge, is_, le, ne
+from operator import ge, is_, le, ne, not_
 from typing import Any, Final
 
 from kumowatch_alerter.compiled import OPERATORS, CompiledRule
@@ -77,6 +77,12 @@ class QueueTable:
         out = hits(sizes, op, thr)
         self._hits[op] = (thr, out)
         return out
+
+    def present(self, names: set[str]) -> set[str]:
+        """Which of ``names`` this table reports (a scan, unless the index is built)."""
+        if self._index is not None:
+            return {name for name in names if name in self._index}
+        return set(compress(self.names, map(names.__contains__, self.names)))
 
     def labels(self, name: str) -> dict[str, str]:
         return queue_labels(name, self.kind, self.providers.get(name))
@@ -237,28 +243,50 @@ def _in_scope(
     return list(compress(range(len(names)), flags))
 
 
-def _split_odd(
-    windows: QueueWindows, table: QueueTable, picked: list[int] | None
-) -> tuple[list[int] | None, list[int]]:
-    """Positions for the layout and for the per-queue windows of ``odd``.
+def _lay_out(
+    cr: CompiledRule, table: QueueTable, windows: QueueWindows, scope_cache: dict[str, bool]
+) -> None:
+    """Lay the windows out as the table's in-scope queues (the others' windows in ``odd``).
 
     A name reported more than once in a snapshot adds one sample per report to its window, so
-    it is kept in ``odd``.
+    it is kept in ``odd``, as is the window of a queue still reported but no longer in scope.
     """
     names, odd = table.names, windows.odd
-    index = table.index()
-    if len(index) < len(names):
-        every = range(len(names)) if picked is None else picked
-        last = map(index.__getitem__, gather(names, every))
-        for i in compress(every, map(ne, last, every)):
-            name = names[i]
+    in_scope = _in_scope(cr, table, scope_cache)
+    while True:
+        picked, odd_at = in_scope, []
+        if odd:
+            every = range(len(names)) if in_scope is None else in_scope
+            in_odd = list(map(odd.__contains__, gather(names, every)))
+            odd_at = list(compress(every, in_odd))
+            if odd_at:
+                picked = list(compress(every, map(not_, in_odd)))
+        layout = names if picked is None else gather(names, picked)
+        index = dict(zip(layout, range(len(layout)), strict=True))
+        if len(index) == len(layout):
+            break
+        old = windows.index()
+        slots = range(len(layout))
+        for s in compress(slots, map(ne, map(index.__getitem__, layout), slots)):
+            name = layout[s]
             if name not in odd:
-                slot = windows.index().get(name)
+                slot = old.get(name)
                 odd[name] = GaugeWindow() if slot is None else windows.extract(slot)
-    if not odd:
-        return picked, []
-    every = range(len(names)) if picked is None else picked
-    return [i for i in every if names[i] not in odd], [i for i in every if names[i] in odd]
+
+    def dormant(gone: Iterable[str]) -> set[str]:
+        # Every reported queue has a verdict by now: True ones are in the layout or in odd.
+        maybe = {name for name in gone if scope_cache.get(name) is False}
+        return table.present(maybe) if maybe else set()
+
+    windows.relayout(layout, index, dormant)
+    if odd:
+        reported = {names[i] for i in odd_at}
+        unreported = [name for name in odd if name not in reported]
+        kept = dormant(unreported) if unreported else set()
+        for name in unreported:
+            if name not in kept:
+                del odd[name]
+    windows.picked, windows.odd_at = picked, odd_at
 
 
 def _add_odd(
@@ -291,17 +319,8 @@ def update_windows(
     expired = windows.expiry(t)
     moved = windows.split_young(t, expired)
     if moved or names != windows.table_names:
-        picked, odd_at = _split_odd(windows, table, _in_scope(cr, table, scope_cache))
-        layout = names if picked is None else gather(names, picked)
-        index = table.index
-        windows.relayout(layout, lambda name: scope_cache.get(name) is False and name in index())
-        if windows.odd:
-            present = table.index()
-            for name in [k for k in windows.odd if k not in present]:
-                del windows.odd[name]
-        windows.picked, windows.odd_at = picked, odd_at
-    else:
-        picked, odd_at = windows.picked, windows.odd_at
+        _lay_out(cr, table, windows, scope_cache)
+    picked, odd_at = windows.picked, windows.odd_at
     windows.add(t, sizes if picked is None else gather(sizes, picked), expired)
     odd_values = _add_odd(cr, windows, table, odd_at, t)
     windows.table_names = names

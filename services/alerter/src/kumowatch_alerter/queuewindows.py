@@ -35,10 +35,15 @@ T = TypeVar("T")
 
 
 def gather(values: Sequence[T], idx: Sequence[int]) -> tuple[T, ...]:
-    """``values`` at positions ``idx`` (``itemgetter`` in C; it returns a bare item for one)."""
+    """``values`` at positions ``idx``."""
+    return _picker(idx)(values)
+
+
+def _picker(idx: Sequence[int]) -> Callable[[Sequence[T]], tuple[T, ...]]:
+    """A function taking ``values`` at positions ``idx`` (``itemgetter``: the loop in C)."""
     if len(idx) > 1:
-        return itemgetter(*idx)(values)  # type: ignore[no-any-return]
-    return tuple(values[i] for i in idx)
+        return itemgetter(*idx)
+    return lambda values: tuple(values[i] for i in idx)
 
 
 class QueueWindows:
@@ -133,32 +138,32 @@ class QueueWindows:
         w.total = self.totals[slot] if self.totals else float(sum(w.vs))
         return w
 
-    def relayout(self, names: Sequence[str], dormant: Callable[[str], bool]) -> bool:
-        """Lay the slots out as ``names``: new queues born now, gone ones dropped.
+    def relayout(
+        self, names: Sequence[str], index: dict[str, int], dormant: Callable[[set[str]], set[str]]
+    ) -> None:
+        """Lay the slots out as ``names`` (``index``: name → slot): new queues born now.
 
-        A gone queue for which ``dormant(name)`` holds (still reported, out of scope) keeps its
-        window in ``odd``. False when the layout did not change.
+        Of the queues gone from the layout, those ``dormant`` returns (still reported, out of
+        scope) keep their window in ``odd``; the others are dropped.
         """
-        m = len(self.names)
-        idx = list(map(self.index().get, names, repeat(m)))
-        if len(idx) == m and idx == list(range(m)):
-            return False
-        kept = set(idx)
-        kept.discard(m)
-        if len(kept) < m:
-            for slot in range(m):
-                if slot not in kept and dormant(name := self.names[slot]):
-                    self.odd.setdefault(name, self.extract(slot))
+        m, old = len(self.names), self.index()
+        idx = list(map(old.get, names, repeat(m)))
+        births = idx.count(m)
+        if births == 0 and len(idx) == m and idx == list(range(m)):
+            return
+        if len(idx) - births < m:
+            gone = old.keys() - index.keys() - self.odd.keys()
+            for name in dormant(gone) if gone else ():
+                self.odd[name] = self.extract(old[name])
         now = self.first + len(self.times)
-        if m in idx:
+        if births:
             self.last_birth = now
-        self.born = gather((*self.born, now), idx)
+        pick = _picker(idx)
+        self.born = pick((*self.born, now))
         if self.how in ("avg", "sum"):
-            self.totals = gather((*self.totals, 0.0), idx)
-        self.cols = [gather((*col, 0.0), idx) for col in self.cols]
-        self.names = names
-        self._index = None
-        return True
+            self.totals = pick((*self.totals, 0.0))
+        self.cols = [pick((*col, 0.0)) for col in self.cols]
+        self.names, self._index = names, index
 
     # ------------------------------------------------------------------ samples
 
