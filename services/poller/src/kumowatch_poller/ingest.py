@@ -92,28 +92,12 @@ class Ingest:
         return hmac.compare_digest(credential.strip().encode(), self.token)
 
     async def _ingest(self, request: web.Request) -> tuple[int, int]:
-        explicit = request.query.get("node")
-        if explicit is not None:
-            try:
-                subjects.validate_token(explicit, "node name")
-            except InvalidTokenError as exc:
-                raise BadRequestError(str(exc), field="node") from None
-        body = await self._read(request)
-        docs = logrecords.split_body(body)
-        records = logrecords.check(docs)
+        outgoing = await self._prepare(request)
+        # Only the encoded events live on while JetStream acks: the decoded records are gone, so
+        # the collector has less to walk under load.
         publisher = self.publisher
         if publisher is None or not publisher.connected:
             raise UnavailableError("NATS is not connected; retry later")
-        received = now_ms(self.clock)
-        outgoing: list[Outgoing] = []
-        subject_of: dict[tuple[str, str], str] = {}
-        for doc, record in zip(docs, records, strict=True):
-            node = logrecords.resolve_node(record, explicit, self.node_ids)
-            msg_id, payload = logrecords.encode(doc, record, node, received)
-            subject = subject_of.get((node, record.type))
-            if subject is None:
-                subject = subject_of[(node, record.type)] = subjects.event(node, record.type)
-            outgoing.append(Outgoing(subject, payload, msg_id))
         duplicates = 0
         for start in range(0, len(outgoing), BATCH):
             try:
@@ -125,6 +109,28 @@ class Ingest:
                 raise UnavailableError(f"JetStream did not acknowledge: {exc.cause}") from exc
             duplicates += sum(1 for ack in acks if ack.duplicate)
         return len(outgoing), duplicates
+
+    async def _prepare(self, request: web.Request) -> list[Outgoing]:
+        """The request's records, all valid, as the messages to publish."""
+        explicit = request.query.get("node")
+        if explicit is not None:
+            try:
+                subjects.validate_token(explicit, "node name")
+            except InvalidTokenError as exc:
+                raise BadRequestError(str(exc), field="node") from None
+        docs = logrecords.split_body(await self._read(request))
+        records = logrecords.check(docs)
+        received = now_ms(self.clock)
+        outgoing: list[Outgoing] = []
+        subject_of: dict[tuple[str, str], str] = {}
+        for doc, record in zip(docs, records, strict=True):
+            node = logrecords.resolve_node(record, explicit, self.node_ids)
+            msg_id, payload = logrecords.encode(doc, record, node, received)
+            subject = subject_of.get((node, record.type))
+            if subject is None:
+                subject = subject_of[(node, record.type)] = subjects.event(node, record.type)
+            outgoing.append(Outgoing(subject, payload, msg_id))
+        return outgoing
 
     async def _read(self, request: web.Request) -> bytes:
         length = request.content_length

@@ -102,8 +102,8 @@ def _verdict(doc: dict[str, Any]) -> tuple[str, ...] | None:
 class FastCheck:
     """:func:`fast` with the verdict remembered per record shape (field names and value types).
 
-    One sender's records mostly share a few shapes, and looking a shape up costs a third of
-    checking it field by field. At most ``shapes`` are kept; a full table starts over.
+    One sender's records mostly share a few shapes, and looking a shape up costs less than half
+    of checking it field by field. At most ``shapes`` are kept; a full table starts over.
     """
 
     def __init__(self, shapes: int = 1024) -> None:
