@@ -213,6 +213,7 @@ async def test_a_second_client_sees_events_in_order(nats_server) -> None:
         nc = await nats.connect(nats_server.url)
         try:
             sub = await nc.subscribe(f"kumomta.v1.{node}.events.>")
+            await nc.flush()  # the server has the interest before the ingest publishes
             records = batch(3)
             await post(ep.url, orjson.dumps(records), node)
             ids = [

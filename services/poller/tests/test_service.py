@@ -62,6 +62,7 @@ async def test_service_polls_serves_ingest_and_maps_nodeids(fresh_nats, start_cl
                 "queue": "campaign:tenant@example.com",
             }
             sub = await nc.subscribe(f"kumomta.v1.{name}.events.Delivery")
+            await nc.flush()  # the server has the interest before the ingest publishes
             async with http.post(base + PATH, data=orjson.dumps(record)) as resp:
                 assert resp.status == 200
                 assert await resp.json() == {"accepted": 1, "duplicates": 0}
