@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from alerter_timeline import Timeline, rule
 
+from kumowatch_alerter import queuewindows
 from kumowatch_alerter.compiled import CompiledRule
 from kumowatch_alerter.queues import NodeQueues, QueueTable, hits, update_windows
 from kumowatch_alerter.queuewindows import QueueWindows
@@ -164,9 +165,13 @@ def random_rows(
     return rows
 
 
+@pytest.mark.parametrize("compact_min", [0, 1024])
 @pytest.mark.parametrize("how", ["avg", "sum", "max", "min"])
 @pytest.mark.parametrize("seed", range(6))
-def test_column_windows_match_per_queue_windows_on_random_snapshots(how: str, seed: int) -> None:
+def test_column_windows_match_per_queue_windows_on_random_snapshots(
+    how: str, seed: int, compact_min: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queuewindows, "COMPACT_MIN", compact_min)  # 0: holes compacted often
     rng = random.Random(seed * 31 + len(how))
     op = rng.choice([">", ">=", "<", "!="])
     threshold = rng.choice([20.0, 100.0, 150.0])

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from itertools import compress, repeat
-from operator import ge, is_, le, ne, not_
-from typing import Any, Final
+from operator import ge, is_, le, not_
+from typing import Any, Final, cast
 
 from kumowatch_alerter.compiled import OPERATORS, CompiledRule
 from kumowatch_alerter.queuewindows import QueueWindows, gather
@@ -246,39 +246,35 @@ def _in_scope(
 def _lay_out(
     cr: CompiledRule, table: QueueTable, windows: QueueWindows, scope_cache: dict[str, bool]
 ) -> None:
-    """Lay the windows out as the table's in-scope queues (the others' windows in ``odd``).
+    """Place the table's in-scope queues in the windows (the others' windows in ``odd``).
 
     A name reported more than once in a snapshot adds one sample per report to its window, so
     it is kept in ``odd``, as is the window of a queue still reported but no longer in scope.
     """
     names, odd = table.names, windows.odd
     in_scope = _in_scope(cr, table, scope_cache)
-    while True:
-        picked, odd_at = in_scope, []
-        if odd:
-            every = range(len(names)) if in_scope is None else in_scope
-            in_odd = list(map(odd.__contains__, gather(names, every)))
-            odd_at = list(compress(every, in_odd))
-            if odd_at:
-                picked = list(compress(every, map(not_, in_odd)))
-        layout = names if picked is None else gather(names, picked)
-        index = dict(zip(layout, range(len(layout)), strict=True))
-        if len(index) == len(layout):
-            break
-        old = windows.index()
-        slots = range(len(layout))
-        for s in compress(slots, map(ne, map(index.__getitem__, layout), slots)):
-            name = layout[s]
-            if name not in odd:
-                slot = old.get(name)
-                odd[name] = GaugeWindow() if slot is None else windows.extract(slot)
 
     def dormant(gone: Iterable[str]) -> set[str]:
         # Every reported queue has a verdict by now: True ones are in the layout or in odd.
         maybe = {name for name in gone if scope_cache.get(name) is False}
         return table.present(maybe) if maybe else set()
 
-    windows.relayout(layout, index, dormant)
+    while True:
+        picked, odd_at = in_scope, []
+        every = range(len(names)) if in_scope is None else in_scope
+        if odd:
+            in_odd = list(map(odd.__contains__, gather(names, every)))
+            odd_at = list(compress(every, in_odd))
+            if odd_at:
+                picked = every = list(compress(every, map(not_, in_odd)))
+        layout = names if picked is None else gather(names, picked)
+        twice = windows.place(layout, every, len(names), dormant)
+        if not twice:
+            break
+        index = windows.index()
+        for name in twice:
+            slot = index.get(name)
+            odd[name] = GaugeWindow() if slot is None else windows.extract(slot)
     if odd:
         reported = {names[i] for i in odd_at}
         unreported = [name for name in odd if name not in reported]
@@ -320,9 +316,8 @@ def update_windows(
     moved = windows.split_young(t, expired)
     if moved or names != windows.table_names:
         _lay_out(cr, table, windows, scope_cache)
-    picked, odd_at = windows.picked, windows.odd_at
-    windows.add(t, sizes if picked is None else gather(sizes, picked), expired)
-    odd_values = _add_odd(cr, windows, table, odd_at, t)
+    windows.add(t, windows.column(sizes), expired)
+    odd_values = _add_odd(cr, windows, table, windows.odd_at, t)
     windows.table_names = names
     if len(scope_cache) > 2 * len(names) + 1024:
         scope_cache.clear()
@@ -342,24 +337,24 @@ def _judge_windows(
     node, states, now, grace_ms, out = judge
     values = windows.values()
     slots = hits(values, cr.op, cr.threshold)
+    if windows.holes:
+        slots = [s for s in slots if s not in windows.holes]
     if states:
         index = windows.index()
         extra = [s for k in states if (s := index.get(k)) is not None]
         if extra:
             slots = sorted({*slots, *extra})
+    if windows.order is not None:
+        slots.sort(key=windows.order.__getitem__)  # table order, as one loop over it would go
     layout = windows.names
-    items = [(layout[s], values[s]) for s in slots]
+    items = [(cast(str, layout[s]), values[s]) for s in slots]
     thr, compare = cr.threshold, cr.compare
     # Only reports that hit, or of a name with a state, are judged; a name's first report may
     # create the state its next report sees, so all reports of a name that hits are kept.
     hit = {name for _, name, v in odd_values if compare(v, thr)}
     odd_values = [x for x in odd_values if x[1] in hit or x[1] in states]
     if odd_values:
-        picked = windows.picked
-        keyed = [
-            (s if picked is None else picked[s], *item)
-            for s, item in zip(slots, items, strict=True)
-        ]
+        keyed = [(windows.position(s), *item) for s, item in zip(slots, items, strict=True)]
         items = [(name, v) for _, name, v in sorted([*keyed, *odd_values])]
     for name, value in items:
         if compare(value, thr):

@@ -1,10 +1,15 @@
 """Gauge windows of one aggregated queue_depth rule over one node's queues, column by column.
 
 Every queue of a snapshot has the same sample time, so the window keeps one list of snapshot
-times and, per snapshot, one column of values laid out by *slot* (a queue's position in the
-layout, which is the in-scope queues in table order). Per queue there is a running total (sum and
-avg) and the index of the snapshot the queue first appeared in (``born``). A snapshot is then a
-few whole-column operations (``map`` over tuples) instead of one method call per queue.
+times and, per snapshot, one column of values laid out by *slot* (a queue's place in the
+layout). Per queue there is a running total (sum and avg) and the index of the snapshot the
+queue first appeared in (``born``). A snapshot is then a few whole-column operations (``map``
+over tuples) instead of one method call per queue.
+
+Slots are stable: a new queue gets a new slot at the end, a queue that leaves leaves a hole, and
+``order`` says which table position fills each slot. Only when holes pile up are the slots laid
+out again in table order (every column gathered anew), so a snapshot in which a few queues come
+and go costs a few list operations, not a relayout.
 
 The semantics are those of one :class:`~kumowatch_alerter.windows.GaugeWindow` per queue:
 
@@ -23,15 +28,19 @@ The semantics are those of one :class:`~kumowatch_alerter.windows.GaugeWindow` p
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from itertools import compress, repeat
-from operator import add, gt, itemgetter, sub, truediv
-from typing import TypeVar
+from operator import add, eq, ge, gt, itemgetter, sub, truediv
+from typing import Final, TypeVar
 
 from kumowatch_alerter.windows import GaugeWindow
 
 Column = Sequence[float]
 T = TypeVar("T")
+
+#: Holes tolerated beyond a quarter of the live slots before the slots are laid out again.
+COMPACT_MIN: Final = 1024
 
 
 def gather(values: Sequence[T], idx: Sequence[int]) -> tuple[T, ...]:
@@ -54,11 +63,13 @@ class QueueWindows:
         "born",
         "cols",
         "first",
+        "holes",
         "how",
         "last_birth",
         "names",
         "odd",
         "odd_at",
+        "order",
         "picked",
         "table_names",
         "times",
@@ -69,9 +80,13 @@ class QueueWindows:
     def __init__(self, how: str, window_ms: int) -> None:
         self.how = how
         self.window_ms = window_ms
-        #: The layout: slot → queue name.
-        self.names: Sequence[str] = ()
-        self._index: dict[str, int] | None = None
+        #: The layout: slot → queue name (None: a hole), and name → slot.
+        self.names: list[str | None] = []
+        self._index: dict[str, int] = {}
+        self.holes: set[int] = set()
+        #: Slot → the table position that fills it (the table's length for a hole); None when
+        #: slot ``s`` is simply the ``s``-th in-scope queue of the table.
+        self.order: list[int] | None = None
         #: Per slot: the absolute snapshot index the queue was first reported at, in this run.
         self.born: Sequence[int] = ()
         #: Per slot: the running sum of the window (sum and avg only).
@@ -83,22 +98,20 @@ class QueueWindows:
         self.first = 0
         self.last_birth = 0
         self.odd: dict[str, GaugeWindow] = {}
-        #: The table names of the last snapshot and which of them the layout holds (None: all):
-        #: an unchanged table needs no scope lookups and no relayout.
+        #: The table names of the last snapshot, the positions of its queues in the layout (None:
+        #: all) and of those in ``odd``: an unchanged table needs no scope lookups and no placing.
         self.table_names: Sequence[str] | None = None
         self.picked: list[int] | None = None
         self.odd_at: list[int] = []
 
     def __len__(self) -> int:
-        return len(self.names) + len(self.odd)
+        return len(self._index) + len(self.odd)
 
     def __contains__(self, name: object) -> bool:
-        return name in self.index() or name in self.odd
+        return name in self._index or name in self.odd
 
     def index(self) -> dict[str, int]:
-        """Name → slot, built on first use after a layout change."""
-        if self._index is None:
-            self._index = dict(zip(self.names, range(len(self.names)), strict=True))
+        """Name → slot of the queues in the layout."""
         return self._index
 
     # ------------------------------------------------------------------ layout
@@ -124,7 +137,7 @@ class QueueWindows:
             born = self.first + k
             for slot in [s for s, b in enumerate(self.born) if b == born]:
                 name = self.names[slot]
-                if name not in self.odd:
+                if name is not None and name not in self.odd:
                     self.odd[name] = self.extract(slot)
                     moved = True
         return moved
@@ -138,32 +151,88 @@ class QueueWindows:
         w.total = self.totals[slot] if self.totals else float(sum(w.vs))
         return w
 
-    def relayout(
-        self, names: Sequence[str], index: dict[str, int], dormant: Callable[[set[str]], set[str]]
-    ) -> None:
-        """Lay the slots out as ``names`` (``index``: name → slot): new queues born now.
+    def place(
+        self,
+        names: Sequence[str],
+        at: Sequence[int],
+        size: int,
+        dormant: Callable[[set[str]], set[str]],
+    ) -> set[str]:
+        """Give the queues ``names`` (at table positions ``at``, of ``size``) their slots.
 
-        Of the queues gone from the layout, those ``dormant`` returns (still reported, out of
-        scope) keep their window in ``odd``; the others are dropped.
+        New queues are born now. Of the queues gone from the layout, those ``dormant`` returns
+        (still reported, out of scope) keep their window in ``odd``. Returns the names reported
+        more than once, placing nothing, if there are any: they belong in ``odd``.
         """
-        m, old = len(self.names), self.index()
-        idx = list(map(old.get, names, repeat(m)))
-        births = idx.count(m)
-        if births == 0 and len(idx) == m and idx == list(range(m)):
-            return
-        if len(idx) - births < m:
-            gone = old.keys() - index.keys() - self.odd.keys()
-            for name in dormant(gone) if gone else ():
-                self.odd[name] = self.extract(old[name])
-        now = self.first + len(self.times)
-        if births:
-            self.last_birth = now
-        pick = _picker(idx)
-        self.born = pick((*self.born, now))
+        index = self._index
+        slot_of = list(map(index.get, names, repeat(-1)))
+        new = list(compress(range(len(names)), map(eq, slot_of, repeat(-1))))
+        live = list(compress(slot_of, map(ge, slot_of, repeat(0)))) if new else slot_of
+        kept = set(live)
+        if len(kept) < len(live) or len({names[j] for j in new}) < len(new):
+            return {name for name, n in Counter(names).items() if n > 1}
+        if len(kept) < len(index):
+            self._leave(set(range(len(self.names))) - self.holes - kept, dormant)
+        if new:
+            self._births(names, new, slot_of)
+        if len(self.holes) > COMPACT_MIN + len(index) // 4:
+            self._compact(names, slot_of)
+        elif not self.holes and slot_of == list(range(len(slot_of))):
+            self.order = None
+        else:
+            order = [size] * len(self.names)
+            for s, p in zip(slot_of, at, strict=True):
+                order[s] = p
+            self.order = order
+        return set()
+
+    def _leave(self, gone: set[int], dormant: Callable[[set[str]], set[str]]) -> None:
+        names, index, odd = self.names, self._index, self.odd
+        leaving = {name for s in gone if (name := names[s]) is not None and name not in odd}
+        for name in dormant(leaving) if leaving else ():
+            odd[name] = self.extract(index[name])
+        for s in gone:
+            name = names[s]
+            assert name is not None
+            del index[name]
+            names[s] = None
+        self.holes |= gone
+
+    def _births(self, names: Sequence[str], new: list[int], slot_of: list[int]) -> None:
+        now, k = self.first + len(self.times), len(new)
+        self.last_birth = now
+        for j in new:
+            slot_of[j] = self._index[names[j]] = len(self.names)
+            self.names.append(names[j])
+        self.born = (*self.born, *repeat(now, k))
         if self.how in ("avg", "sum"):
-            self.totals = pick((*self.totals, 0.0))
-        self.cols = [pick((*col, 0.0)) for col in self.cols]
-        self.names, self._index = names, index
+            self.totals = (*self.totals, *repeat(0.0, k))
+        zeros = (0.0,) * k
+        self.cols = [(*col, *zeros) for col in self.cols]
+
+    def _compact(self, names: Sequence[str], slot_of: list[int]) -> None:
+        """Lay the slots out in table order again, without holes."""
+        pick = _picker(slot_of)
+        self.born = pick(self.born)
+        if self.how in ("avg", "sum"):
+            self.totals = pick(self.totals)
+        self.cols = [pick(col) for col in self.cols]
+        self.names = list(names)
+        self._index = dict(zip(names, range(len(names)), strict=True))
+        self.holes = set()
+        self.order = None
+
+    def column(self, sizes: Sequence[float]) -> Column:
+        """This snapshot's values in slot order."""
+        if self.order is not None:
+            return gather((*sizes, 0.0), self.order)
+        return sizes if self.picked is None else gather(sizes, self.picked)
+
+    def position(self, slot: int) -> int:
+        """The table position of the queue in ``slot``."""
+        if self.order is not None:
+            return self.order[slot]
+        return slot if self.picked is None else self.picked[slot]
 
     # ------------------------------------------------------------------ samples
 
