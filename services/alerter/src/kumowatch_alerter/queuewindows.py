@@ -267,11 +267,12 @@ class QueueWindows:
         if how == "sum":
             return list(self.totals)
         if how == "avg":
-            if self.last_birth <= self.first:
-                return list(map(truediv, self.totals, repeat(len(cols))))
-            end = self.first + len(cols)
-            counts = map(sub, repeat(end), map(max, self.born, repeat(self.first)))
-            return list(map(truediv, self.totals, counts))
+            totals = self.totals
+            out = list(map(truediv, totals, repeat(len(cols))))
+            end, born = self.first + len(cols), self.born
+            for slot in self.young():
+                out[slot] = totals[slot] / (end - born[slot])
+            return out
         pick = max if how == "max" else min
         out = list(map(pick, *cols)) if len(cols) > 1 else list(cols[0]) if cols else []
         for slot in self.young():
