@@ -16,6 +16,7 @@ from kumowatch_alerter.config import Settings
 from kumowatch_alerter.service import serve
 from kumowatch_common import streams, subjects
 from kumowatch_common.events import (
+    Alert,
     AlertEvent,
     AlertRule,
     ConnectionStatus,
@@ -159,3 +160,13 @@ class AlertLog:
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
+
+
+async def bucket_alerts(nc: nats.NATS, bucket: str) -> list[Alert]:
+    """Every alert in a bucket of alerts (alert state or pending); none when it is empty."""
+    kv = await nc.jetstream().key_value(bucket)
+    try:
+        keys = await kv.keys()
+    except Exception:
+        return []
+    return [Alert.from_bytes((await kv.get(k)).value) for k in keys]

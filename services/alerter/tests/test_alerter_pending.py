@@ -5,7 +5,15 @@ from __future__ import annotations
 import time
 
 import nats
-from alerter_nats import AlertLog, FakePoller, provision, put_rules, running, settings
+from alerter_nats import (
+    AlertLog,
+    FakePoller,
+    bucket_alerts,
+    provision,
+    put_rules,
+    running,
+    settings,
+)
 from alerter_timeline import START, Timeline, rule
 
 from kumowatch_common import streams
@@ -101,12 +109,7 @@ def test_an_entry_left_beside_a_firing_alert_is_dropped_and_the_alert_kept() -> 
 
 
 async def _pending(nc: nats.NATS) -> list[Alert]:
-    kv = await nc.jetstream().key_value(streams.BUCKET_PENDING)
-    try:
-        keys = await kv.keys()
-    except Exception:
-        return []
-    return [Alert.from_bytes((await kv.get(k)).value) for k in keys]
+    return await bucket_alerts(nc, streams.BUCKET_PENDING)
 
 
 async def test_for_continues_across_an_alerter_restart(fresh_nats) -> None:

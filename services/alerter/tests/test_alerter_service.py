@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import nats
-from alerter_nats import AlertLog, FakePoller, provision, put_rules, running, settings
+from alerter_nats import (
+    AlertLog,
+    FakePoller,
+    bucket_alerts,
+    provision,
+    put_rules,
+    running,
+    settings,
+)
 from alerter_timeline import rule
 
 from kumowatch_common import streams
@@ -13,12 +21,7 @@ Q = "promo:acme@gmail.com"
 
 
 async def state_alerts(nc: nats.NATS) -> list[Alert]:
-    kv = await nc.jetstream().key_value(streams.BUCKET_ALERT_STATE)
-    try:
-        keys = await kv.keys()
-    except Exception:
-        return []
-    return [Alert.from_bytes((await kv.get(k)).value) for k in keys]
+    return await bucket_alerts(nc, streams.BUCKET_ALERT_STATE)
 
 
 async def test_fires_once_keeps_state_and_survives_restart_without_duplicates(fresh_nats) -> None:

@@ -23,7 +23,7 @@ from typing import Literal
 
 from kumowatch_alerter import text
 from kumowatch_alerter.compiled import CompiledRule
-from kumowatch_common.events import Alert, AlertRule
+from kumowatch_common.events import Alert, AlertRule, AlertStatus
 
 TransitionKind = Literal["firing", "resolved", "pending", "dropped"]
 Labels = dict[str, str]
@@ -101,25 +101,29 @@ def _alert_labels(cr: CompiledRule, series: Labels) -> Labels:
     return labels
 
 
-def pending(cr: CompiledRule, st: SeriesState) -> Transition:
-    """A series starts its ``for``: the transition the publisher keeps in the pending bucket."""
+def _alert(cr: CompiledRule, st: SeriesState, at: int, status: AlertStatus) -> Alert:
+    """The series' alert as of ``at`` (its start: the id is derived from it)."""
     labels = _alert_labels(cr, st.labels)
-    alert = Alert(
-        id=alert_id(cr.id, labels, st.active_since),
+    return Alert(
+        id=alert_id(cr.id, labels, at),
         ruleId=cr.id,
         ruleName=cr.rule.name,
         severity=cr.rule.severity,
         message=text.firing(cr, labels, st.value, st.reason),
         value=st.value,
         threshold=cr.threshold,
-        timestamp=st.active_since,
-        status="pending",
+        timestamp=at,
+        status=status,
         labels=labels,
         fingerprint=fingerprint(cr.id, labels),
-        startsAt=st.active_since,
+        startsAt=at,
     )
-    st.alert = alert
-    return Transition("pending", alert, cr.rule)
+
+
+def pending(cr: CompiledRule, st: SeriesState) -> Transition:
+    """A series starts its ``for``: the transition the publisher keeps in the pending bucket."""
+    st.alert = _alert(cr, st, st.active_since, "pending")
+    return Transition("pending", st.alert, cr.rule)
 
 
 def _drop(
@@ -132,21 +136,7 @@ def _drop(
 
 
 def fire(cr: CompiledRule, st: SeriesState, now: int) -> Transition:
-    labels = _alert_labels(cr, st.labels)
-    alert = Alert(
-        id=alert_id(cr.id, labels, now),
-        ruleId=cr.id,
-        ruleName=cr.rule.name,
-        severity=cr.rule.severity,
-        message=text.firing(cr, labels, st.value, st.reason),
-        value=st.value,
-        threshold=cr.threshold,
-        timestamp=now,
-        status="firing",
-        labels=labels,
-        fingerprint=fingerprint(cr.id, labels),
-        startsAt=now,
-    )
+    alert = _alert(cr, st, now, "firing")
     st.status = "firing"
     st.alert = alert
     st.keep_since = None
