@@ -2,7 +2,8 @@
 notifier running. The poller and alerter replica killed is the one holding the lease of the node
 the incidents happen on; the other must take the node over within the lease TTL (3 s here, see
 ``bench.faults.FAULT_ENV``) and the notifier's durable consumer must redeliver whatever the dead
-replica had in flight (ack wait 5 s here). The gateway is stateless and is not part of this.
+replica had in flight (ack wait 5 s here). The gateway (stateless) has its own test,
+tests/test_faults_gateway.py, with a connected WebSocket client.
 
 Each test asserts alerts expected = alerts delivered, no duplicate by idempotency key, prints a
 ``FAULT ...`` line with the recovery time (kill → the probe incident's notification), and
