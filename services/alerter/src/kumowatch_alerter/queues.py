@@ -51,7 +51,9 @@ class QueueTable:
             # A node mostly reports the same queues in the same order: comparing the names is
             # ~20 times cheaper than hashing them all into a new dict.
             if carry is not None and carry[0] == self.names:
-                self._index = carry[1]
+                # Equal names: the earlier strings are kept (the index holds them), the fresh
+                # copies may go.
+                self.names, self._index = carry
             else:
                 self._index = dict(zip(self.names, range(len(self.names)), strict=True))
         return self._index
@@ -318,7 +320,7 @@ def update_windows(
         _lay_out(cr, table, windows, scope_cache)
     windows.add(t, windows.column(sizes), expired)
     odd_values = _add_odd(cr, windows, table, windows.odd_at, t)
-    windows.table_names = names
+    windows.table_names = table.names  # after index(), which may swap in an equal list
     if len(scope_cache) > 2 * len(names) + 1024:
         scope_cache.clear()
         windows.table_names = None

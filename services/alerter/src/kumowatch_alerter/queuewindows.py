@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from itertools import compress, repeat
 from operator import add, eq, ge, gt, itemgetter, sub, truediv
-from typing import Final, TypeVar
+from typing import Final, TypeVar, cast
 
 from kumowatch_alerter.windows import GaugeWindow
 
@@ -80,9 +80,10 @@ class QueueWindows:
     def __init__(self, how: str, window_ms: int) -> None:
         self.how = how
         self.window_ms = window_ms
-        #: The layout: slot → queue name (None: a hole), and name → slot.
+        #: The layout: slot → queue name (None: a hole), and name → slot (None: not built yet,
+        #: which it only is without holes; 100k entries per node are worth not keeping idle).
         self.names: list[str | None] = []
-        self._index: dict[str, int] = {}
+        self._index: dict[str, int] | None = {}
         self.holes: set[int] = set()
         #: Slot → the table position that fills it (the table's length for a hole); None when
         #: slot ``s`` is simply the ``s``-th in-scope queue of the table.
@@ -105,13 +106,16 @@ class QueueWindows:
         self.odd_at: list[int] = []
 
     def __len__(self) -> int:
-        return len(self._index) + len(self.odd)
+        return len(self.names) - len(self.holes) + len(self.odd)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._index or name in self.odd
+        return name in self.index() or name in self.odd
 
     def index(self) -> dict[str, int]:
         """Name → slot of the queues in the layout."""
+        if self._index is None:
+            names = cast(list[str], self.names)  # no holes while the index is not built
+            self._index = dict(zip(names, range(len(names)), strict=True))
         return self._index
 
     # ------------------------------------------------------------------ layout
@@ -164,7 +168,9 @@ class QueueWindows:
         (still reported, out of scope) keep their window in ``odd``. Returns the names reported
         more than once, placing nothing, if there are any: they belong in ``odd``.
         """
-        index = self._index
+        if not self.names:
+            return self._first_place(names)
+        index = self.index()
         slot_of = list(map(index.get, names, repeat(-1)))
         new = list(compress(range(len(names)), map(eq, slot_of, repeat(-1))))
         live = list(compress(slot_of, map(ge, slot_of, repeat(0)))) if new else slot_of
@@ -174,7 +180,10 @@ class QueueWindows:
         if len(kept) < len(index):
             self._leave(set(range(len(self.names))) - self.holes - kept, dormant)
         if new:
-            self._births(names, new, slot_of)
+            for j in new:
+                slot_of[j] = index[names[j]] = len(self.names)
+                self.names.append(names[j])
+            self._births(len(new))
         if len(self.holes) > COMPACT_MIN + len(index) // 4:
             self._compact(names, slot_of)
         elif not self.holes and slot_of == list(range(len(slot_of))):
@@ -186,8 +195,17 @@ class QueueWindows:
             self.order = order
         return set()
 
+    def _first_place(self, names: Sequence[str]) -> set[str]:
+        """Place queues in an empty layout: all of them born now."""
+        if len(set(names)) < len(names):
+            return {name for name, n in Counter(names).items() if n > 1}
+        self.names = list(names)
+        self._births(len(names))
+        self.order, self._index = None, None
+        return set()
+
     def _leave(self, gone: set[int], dormant: Callable[[set[str]], set[str]]) -> None:
-        names, index, odd = self.names, self._index, self.odd
+        names, index, odd = self.names, self.index(), self.odd
         leaving = {name for s in gone if (name := names[s]) is not None and name not in odd}
         for name in dormant(leaving) if leaving else ():
             odd[name] = self.extract(index[name])
@@ -198,12 +216,10 @@ class QueueWindows:
             names[s] = None
         self.holes |= gone
 
-    def _births(self, names: Sequence[str], new: list[int], slot_of: list[int]) -> None:
-        now, k = self.first + len(self.times), len(new)
+    def _births(self, k: int) -> None:
+        """Grow the per-slot arrays by ``k`` slots born now (their names already laid out)."""
+        now = self.first + len(self.times)
         self.last_birth = now
-        for j in new:
-            slot_of[j] = self._index[names[j]] = len(self.names)
-            self.names.append(names[j])
         self.born = (*self.born, *repeat(now, k))
         if self.how in ("avg", "sum"):
             self.totals = (*self.totals, *repeat(0.0, k))
@@ -218,9 +234,7 @@ class QueueWindows:
             self.totals = pick(self.totals)
         self.cols = [pick(col) for col in self.cols]
         self.names = list(names)
-        self._index = dict(zip(names, range(len(names)), strict=True))
-        self.holes = set()
-        self.order = None
+        self.holes, self.order, self._index = set(), None, None
 
     def column(self, sizes: Sequence[float]) -> Column:
         """This snapshot's values in slot order."""
