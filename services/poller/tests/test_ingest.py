@@ -215,7 +215,8 @@ async def test_a_second_client_sees_events_in_order(nats_server) -> None:
             sub = await nc.subscribe(f"kumomta.v1.{node}.events.>")
             await nc.flush()  # the server has the interest before the ingest publishes
             records = batch(3)
-            await post(ep.url, orjson.dumps(records), node)
+            status, answer, _ = await post(ep.url, orjson.dumps(records), node)
+            assert (status, answer) == (200, {"accepted": 3, "duplicates": 0})
             ids = [
                 KumoLogEvent.from_bytes((await sub.next_msg(5)).data).record.id for _ in range(3)
             ]
