@@ -3,9 +3,10 @@
 10 simulated KumoMTA nodes with 10,000 scheduled queues each, polled every second, for 10
 minutes (``--minutes`` to shorten). Every service's resident memory (VmRSS) is sampled; the
 growth per service compares the end of the run with the time just after warm-up (target under
-10%). The warm-up is the longest rule window (the default bounce-rate rule's 5 minutes) plus
-30 s, while the alerter's windows legitimately fill, capped at half the run (``--warmup``); the
-growth since the 2-minute mark is printed beside it. Evaluation lag: every 30 s a canary queue on mta1 is pushed over a rule's threshold; the
+10%). The warm-up is how long the alerter keeps node and provider samples (the longest rule
+window, the default bounce-rate rule's 5 minutes, plus 60 s) plus 30 s: until then its state
+legitimately grows. It is capped at 65% of the run (``--warmup`` to set it); the growth since the
+2-minute mark is printed beside it. Evaluation lag: every 30 s a canary queue on mta1 is pushed over a rule's threshold; the
 lag is the alert's decision time (``Alert.timestamp``) minus the timestamp of the first queue
 snapshot that showed it over (the poller's poll time), and the end-to-end figure is the canary's
 change to the webhook notification. The alerter's own evaluation-time histogram is printed too.
@@ -67,6 +68,23 @@ class Soak:
     progress: Progress
     canaries: dict[str, Canary] = field(default_factory=dict)
     samples: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
+    backlog: list[float] = field(default_factory=list)
+
+    def sample_backlog(self) -> float | None:
+        """The alerter's snapshot bytes received and not yet evaluated, all nodes together."""
+        port = next((r.proc.port for r in self.kumo.procs if r.service == "alerter"), None)
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                text = r.read().decode()
+        except (OSError, ValueError):
+            return None
+        total = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("kumowatch_alerter_feed_backlog_bytes{")
+        )
+        self.backlog.append(total)
+        return total
 
     def sample(self) -> None:
         now = time.monotonic()
@@ -162,7 +180,7 @@ def evaluation_histogram(port: int | None) -> str:
 async def run(args: argparse.Namespace) -> int:
     progress = Progress()
     duration = args.minutes * 60.0
-    warm = args.warmup if args.warmup is not None else min(330.0, 0.5 * duration)
+    warm = args.warmup if args.warmup is not None else min(390.0, 0.65 * duration)
     services = ["poller", "alerter", "notifier"]
     if runnable("kumowatch_gateway") is None:
         services.append("gateway")
@@ -200,9 +218,13 @@ async def run(args: argparse.Namespace) -> int:
             if now >= next_canary:
                 tasks.append(asyncio.create_task(soak.canary()))
                 next_canary += CANARY_EVERY_S
+            backlog = soak.sample_backlog()
             if now >= next_report:
                 rss = ", ".join(f"{k} {v[-1][1] / 1024:.0f} MiB" for k, v in soak.samples.items())
-                progress.step(f"soak: {(now - start) / 60:.0f} min: {rss}")
+                lagging = "n/a" if backlog is None else f"{backlog / 2**20:.1f} MiB"
+                progress.step(
+                    f"soak: {(now - start) / 60:.0f} min: {rss}; alerter backlog {lagging}"
+                )
                 next_report += 60.0
             await asyncio.sleep(args.sample)
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -266,6 +288,17 @@ def report(soak: Soak, start: float, warm: float, args: argparse.Namespace, hist
             "",
         )
     )
+    if soak.backlog:
+        rows.append(
+            Row(
+                "Alerter feed backlog (snapshots received, not yet evaluated)",
+                f"sampled every {args.sample:g} s, all nodes",
+                f"p50 {percentile(soak.backlog, 50) / 2**20:.1f} MiB / "
+                f"max {max(soak.backlog) / 2**20:.1f} MiB",
+                "context: what the alerter buffers while it is behind",
+                "",
+            )
+        )
     return markdown(rows)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -114,6 +116,14 @@ async def test_bounce_spike_at_one_provider_fires_once_then_resolves(stack: Stac
     assert fired[0].alert.labels == {"node": NODE, "provider": "gmail"}
     assert fired[0].alert.message.startswith(f"Bounce rate of provider gmail on node {NODE} (")
     assert resolved[0].alert.id == fired[0].alert.id
+    # The feed's backlog is reported per owned node (what an operator alerts on if it grows).
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.alerter.port}/metrics") as r:
+        text = r.read().decode()
+    backlog = re.search(
+        rf'^kumowatch_alerter_feed_backlog_bytes{{node="{NODE}"}} (\S+)$', text, re.M
+    )
+    assert backlog is not None, text[:2000]
+    assert float(backlog.group(1)) >= 0
 
 
 async def test_node_down_gives_kumomta_unreachable(stack: Stack) -> None:

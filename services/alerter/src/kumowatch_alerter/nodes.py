@@ -80,6 +80,12 @@ class FeedMetrics:
         self.live = Gauge(
             "kumowatch_alerter_nodes_live", "owned nodes past their replay", registry=registry
         )
+        self.backlog = Gauge(
+            "kumowatch_alerter_feed_backlog_bytes",
+            "snapshot bytes received from JetStream and not yet evaluated, per owned node",
+            ["node"],
+            registry=registry,
+        )
 
 
 async def read_alerts(kv: KeyValue, attempts: int = 4) -> list[Alert]:
@@ -146,6 +152,7 @@ class NodeFeed:
         self.caught_up = {"snapshots": False, "events": False}
         self.live = asyncio.Event()
         self._bad_logged = 0.0
+        self._snapshots: JetStreamContext.PushSubscription | None = None
 
     async def start(self, alerts: list[Alert], republish_ms: int) -> None:
         """Restore the node's alerts, then start replaying; live once caught up."""
@@ -197,6 +204,8 @@ class NodeFeed:
             pending_bytes_limit=512 * 1024 * 1024,
         )
         self.subs.append(sub)
+        if which == "snapshots":
+            self._snapshots = sub
         info = await sub.consumer_info()
         if info.num_pending == 0 and sub.delivered == 0:
             self._caught(which)
@@ -223,6 +232,8 @@ class NodeFeed:
             self._bad(kind, exc)
             transitions = []
         self.metrics.evaluation.labels(kind).observe(time.perf_counter() - started)
+        if self._snapshots is not None:
+            self.metrics.backlog.labels(self.node).set(self._snapshots.pending_bytes)
         self.publisher.submit(transitions)
         if msg.metadata.num_pending == 0:
             self._caught("snapshots")
@@ -266,6 +277,9 @@ class NodeFeed:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
         self.subs.clear()
+        self._snapshots = None
+        with contextlib.suppress(KeyError):
+            self.metrics.backlog.remove(self.node)
 
 
 class Discovery:
