@@ -70,13 +70,19 @@ class Soak:
     samples: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
     backlog: list[float] = field(default_factory=list)
 
-    def sample_backlog(self) -> float | None:
-        """The alerter's snapshot bytes received and not yet evaluated, all nodes together."""
+    def alerter_metrics(self) -> str | OSError:
+        """The alerter's /metrics text (or why it could not be read)."""
         port = next((r.proc.port for r in self.kumo.procs if r.service == "alerter"), None)
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-                text = r.read().decode()
-        except (OSError, ValueError):
+                return str(r.read().decode())
+        except (OSError, ValueError) as exc:  # ValueError: no alerter port
+            return OSError(str(exc))
+
+    def sample_backlog(self) -> float | None:
+        """The alerter's snapshot bytes received and not yet evaluated, all nodes together."""
+        text = self.alerter_metrics()
+        if isinstance(text, OSError):
             return None
         total = sum(
             float(line.rsplit(" ", 1)[1])
@@ -149,15 +155,10 @@ def growth(points: list[tuple[float, int]], start: float, warm: float) -> tuple[
     return base, end, (end - base) / base if base else math.nan
 
 
-def evaluation_histogram(port: int | None) -> str:
+def evaluation_histogram(text: str | OSError) -> str:
     """p50/p99 bucket bounds of ``kumowatch_alerter_evaluation_seconds{kind="queues"}``."""
-    if port is None:
-        return "n/a"
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-            text = r.read().decode()
-    except OSError as exc:
-        return f"n/a ({exc})"
+    if isinstance(text, OSError):
+        return f"n/a ({text})"
     buckets: list[tuple[float, float]] = []
     for line in text.splitlines():
         if line.startswith("kumowatch_alerter_evaluation_seconds_bucket") and "queue" in line:
@@ -229,9 +230,7 @@ async def run(args: argparse.Namespace) -> int:
             await asyncio.sleep(args.sample)
         await asyncio.gather(*tasks, return_exceptions=True)
         await nc.close()
-        eval_hist = evaluation_histogram(
-            next((r.proc.port for r in kumo.procs if r.service == "alerter"), None)
-        )
+        eval_hist = evaluation_histogram(soak.alerter_metrics())
         print(report(soak, start, warm, args, eval_hist))
     finally:
         if kumo is not None:

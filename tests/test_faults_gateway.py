@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,7 @@ import orjson
 import pytest
 
 from bench.faults import running, summary
-from kumowatch_common.testing import ServiceProcess, free_port
+from kumowatch_common.testing import ServiceProcess, eventually, free_port
 from kumowatch_gateway.auth import mint
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -82,13 +82,12 @@ async def gateways(nats_url: str, secret: str) -> AsyncIterator[list[ServiceProc
             p.stop(10.0)
 
 
-async def _until(check: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        await asyncio.sleep(0.1)
-    return bool(check())
+async def _until(check: Callable[[], bool], timeout: float) -> bool:
+    """``eventually`` that answers instead of failing, so the test can report what it saw."""
+    try:
+        return await eventually(check, timeout)
+    except AssertionError:
+        return False
 
 
 async def test_kill_9_of_a_gateway_under_a_connected_client_loses_no_alert(
